@@ -1,0 +1,209 @@
+//! Checks that keep the workspace's shape: the layering, and conventions a reviewer would
+//! otherwise have to remember. Runs as `cargo xtask tidy` and as a `#[test]`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The crates in layer order: each may depend (outside dev-dependencies) only on crates
+/// that come before it. Keep in step with `docs/ARCHITECTURE.md`.
+pub(crate) const LAYERS: &[&str] = &[
+    "sciauth-credentials",
+    "sciauth-transport",
+    "sciauth-tokens",
+    "sciauth",
+    "sciauth-server",
+    "sciauth-cli",
+];
+
+/// Crates that may have each external dependency in `[dependencies]`, where only one layer
+/// should know about it.
+const CONFINED: &[(&str, &[&str])] = &[("reqwest", &["sciauth-transport"])];
+
+pub(crate) fn run(root: &Path) -> Result<(), String> {
+    let problems = check(root)?;
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "tidy found {} problem(s):\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        ))
+    }
+}
+
+fn check(root: &Path) -> Result<Vec<String>, String> {
+    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(root)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let metadata: Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("cargo metadata: {e}"))?;
+    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
+    let mut problems = Vec::new();
+    layering(&packages, &mut problems);
+    manifests(root, &packages, &mut problems);
+    sources(root, &mut problems);
+    Ok(problems)
+}
+
+fn layering(packages: &[Value], problems: &mut Vec<String>) {
+    let rank: BTreeMap<&str, usize> = LAYERS.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+    for package in packages {
+        let name = package["name"].as_str().unwrap_or_default();
+        if name == "xtask" {
+            continue;
+        }
+        let Some(&my_rank) = rank.get(name) else {
+            problems.push(format!(
+                "crate {name} has no layer: add it to LAYERS in xtask/src/tidy.rs and to \
+                 docs/ARCHITECTURE.md"
+            ));
+            continue;
+        };
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            let dep_name = dep["name"].as_str().unwrap_or_default();
+            let normal = dep["kind"].is_null();
+            if let Some(&dep_rank) = rank.get(dep_name) {
+                if normal && dep_rank >= my_rank {
+                    problems.push(format!(
+                        "layering: {name} depends on {dep_name}, which is not below it \
+                         (order: {}); move the shared code down or make it a dev-dependency",
+                        LAYERS.join(" < ")
+                    ));
+                }
+            }
+            for (confined, allowed) in CONFINED {
+                if normal && dep_name == *confined && !allowed.contains(&name) {
+                    problems.push(format!(
+                        "{name} depends on {confined}, which only {} may use; go through \
+                         that crate's API instead",
+                        allowed.join(", ")
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn manifests(root: &Path, packages: &[Value], problems: &mut Vec<String>) {
+    for package in packages {
+        let name = package["name"].as_str().unwrap_or_default();
+        let manifest = Path::new(package["manifest_path"].as_str().unwrap_or_default());
+        let dir = manifest.parent().unwrap_or(root);
+        if name != "xtask" && dir.file_name().and_then(|f| f.to_str()) != Some(name) {
+            problems.push(format!(
+                "crate {name} lives in {}; the folder name must be the crate name",
+                dir.display()
+            ));
+        }
+        let text = std::fs::read_to_string(manifest).unwrap_or_default();
+        if !text.contains("[lints]\nworkspace = true") {
+            problems.push(format!(
+                "{}: add `[lints] workspace = true`",
+                manifest.display()
+            ));
+        }
+    }
+    let root_manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap_or_default();
+    for line in root_manifest.lines().filter(|l| l.starts_with("sciauth")) {
+        if !(line.contains("path = ") && line.contains("version = ")) {
+            problems.push(format!(
+                "Cargo.toml: internal dependency needs both path and version: {line}"
+            ));
+        }
+    }
+}
+
+fn sources(root: &Path, problems: &mut Vec<String>) {
+    let mut files = Vec::new();
+    collect_rs(&root.join("crates"), &mut files);
+    collect_rs(&root.join("xtask"), &mut files);
+    collect_rs(&root.join("tests"), &mut files);
+    // Spelled in pieces so that this file does not match its own patterns.
+    let banned = [
+        (concat!("#[", "ignore"), "no ignored tests: fix the test or delete it"),
+        (concat!("#[", "should_panic"), "assert on the error instead of should_panic"),
+        (concat!("todo", "!("), "no todo macro: finish it or leave it out"),
+        (concat!("unimplemented", "!("), "no unimplemented macro: finish it or leave it out"),
+        (concat!("dbg", "!("), "no dbg macro in committed code"),
+    ];
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        for (pattern, why) in banned {
+            if text.contains(pattern) {
+                problems.push(format!("{shown}: contains {pattern:?}; {why}"));
+            }
+        }
+        if text.lines().any(|l| l.ends_with(' ') || l.ends_with('\t')) {
+            problems.push(format!("{shown}: trailing whitespace"));
+        }
+        if shown.starts_with("crates/") && shown.ends_with("src/lib.rs") && !text.starts_with("//!")
+        {
+            problems.push(format!(
+                "{shown}: start with a //! crate doc: what the crate is for, where it sits, \
+                 which sibling most users want"
+            ));
+        }
+    }
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" || name == "node_modules" || name == ".venv" {
+            continue;
+        }
+        if path.is_dir() {
+            collect_rs(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy() {
+        if let Err(problems) = run(&crate::project_root()) {
+            panic!("{problems}");
+        }
+    }
+
+    #[test]
+    fn an_upward_edge_is_named() {
+        let packages: Vec<Value> = serde_json::from_str(
+            r#"[{"name": "sciauth-transport", "dependencies": [
+                    {"name": "sciauth-tokens", "kind": null},
+                    {"name": "sciauth", "kind": "dev"},
+                    {"name": "reqwest", "kind": null}]},
+                {"name": "sciauth-tokens", "dependencies": [{"name": "reqwest", "kind": null}]}]"#,
+        )
+        .unwrap();
+        let mut problems = Vec::new();
+        layering(&packages, &mut problems);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("sciauth-transport depends on sciauth-tokens"));
+        assert!(problems[1].contains("sciauth-tokens depends on reqwest"));
+    }
+}
