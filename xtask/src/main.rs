@@ -69,7 +69,15 @@ fn test() -> Result<(), String> {
 
 fn demo(args: &[String]) -> Result<(), String> {
     setup::run()?;
-    let mut command = vec!["run", "--quiet", "-p", "sciauth-cli", "--example", "demo", "--"];
+    let mut command = vec![
+        "run",
+        "--quiet",
+        "-p",
+        "sciauth-cli",
+        "--example",
+        "demo",
+        "--",
+    ];
     command.extend(args.iter().map(String::as_str));
     cargo(&command)
 }
@@ -88,10 +96,12 @@ fn cargo(args: &[&str]) -> Result<(), String> {
 
 fn cargo_with_env(args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run_command(Command::new(cargo)
-        .args(args)
-        .envs(env.iter().copied())
-        .current_dir(project_root()))
+    run_command(
+        Command::new(cargo)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(project_root()),
+    )
 }
 
 /// Runs a command, echoing it, and fails with its exit status.

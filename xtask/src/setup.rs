@@ -10,7 +10,10 @@ use crate::{project_root, run_command};
 
 /// Debian packages, each with a check that tells whether it is already there.
 const PACKAGES: &[(&str, &str)] = &[
-    ("openssh-client", "command -v ssh-keygen && command -v ssh-agent && command -v ssh-add"),
+    (
+        "openssh-client",
+        "command -v ssh-keygen && command -v ssh-agent && command -v ssh-add",
+    ),
     ("openssl", "command -v openssl"),
     ("python3-venv", "python3 -c 'import venv, ensurepip'"),
     ("nodejs", "command -v node"),
@@ -32,7 +35,6 @@ pub(crate) fn run() -> Result<(), String> {
     }
     Ok(())
 }
-
 
 fn is_present(check: &str) -> bool {
     Command::new("sh")
@@ -93,9 +95,11 @@ fn python_venv(root: &Path) -> Result<(), String> {
     if !venv.join("bin/python").exists() {
         run_command(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    run_command(Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-        .arg(&requirements))?;
+    run_command(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements),
+    )?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
 }
 
@@ -109,8 +113,10 @@ fn node_modules(dir: &Path) -> Result<(), String> {
     if std::fs::read_to_string(&stamp).is_ok_and(|have| have == wanted) {
         return Ok(());
     }
-    run_command(Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(dir))?;
+    run_command(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(dir),
+    )?;
     std::fs::write(&stamp, wanted).map_err(|e| format!("cannot write {}: {e}", stamp.display()))
 }

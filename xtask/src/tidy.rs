@@ -37,7 +37,13 @@ pub(crate) fn run(root: &Path) -> Result<(), String> {
 
 fn check(root: &Path) -> Result<Vec<String>, String> {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(root)
         .output()
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
@@ -132,17 +138,33 @@ fn sources(root: &Path, problems: &mut Vec<String>) {
     collect_rs(&root.join("tests"), &mut files);
     // Spelled in pieces so that this file does not match its own patterns.
     let banned = [
-        (concat!("#[", "ignore"), "no ignored tests: fix the test or delete it"),
-        (concat!("#[", "should_panic"), "assert on the error instead of should_panic"),
-        (concat!("todo", "!("), "no todo macro: finish it or leave it out"),
-        (concat!("unimplemented", "!("), "no unimplemented macro: finish it or leave it out"),
+        (
+            concat!("#[", "ignore"),
+            "no ignored tests: fix the test or delete it",
+        ),
+        (
+            concat!("#[", "should_panic"),
+            "assert on the error instead of should_panic",
+        ),
+        (
+            concat!("todo", "!("),
+            "no todo macro: finish it or leave it out",
+        ),
+        (
+            concat!("unimplemented", "!("),
+            "no unimplemented macro: finish it or leave it out",
+        ),
         (concat!("dbg", "!("), "no dbg macro in committed code"),
     ];
     for file in files {
         let Ok(text) = std::fs::read_to_string(&file) else {
             continue;
         };
-        let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+        let shown = file
+            .strip_prefix(root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
         for (pattern, why) in banned {
             if text.contains(pattern) {
                 problems.push(format!("{shown}: contains {pattern:?}; {why}"));
