@@ -80,14 +80,15 @@ fn layering(packages: &[Value], problems: &mut Vec<String>) {
         for dep in package["dependencies"].as_array().into_iter().flatten() {
             let dep_name = dep["name"].as_str().unwrap_or_default();
             let normal = dep["kind"].is_null();
-            if let Some(&dep_rank) = rank.get(dep_name) {
-                if normal && dep_rank >= my_rank {
-                    problems.push(format!(
-                        "layering: {name} depends on {dep_name}, which is not below it \
-                         (order: {}); move the shared code down or make it a dev-dependency",
-                        LAYERS.join(" < ")
-                    ));
-                }
+            if let Some(&dep_rank) = rank.get(dep_name)
+                && normal
+                && dep_rank >= my_rank
+            {
+                problems.push(format!(
+                    "layering: {name} depends on {dep_name}, which is not below it \
+                     (order: {}); move the shared code down or make it a dev-dependency",
+                    LAYERS.join(" < ")
+                ));
             }
             for (confined, allowed) in CONFINED {
                 if normal && dep_name == *confined && !allowed.contains(&name) {
