@@ -3,8 +3,7 @@
 //! - `setup`: installs what the tests need and is missing: Debian packages, the Python venv
 //!   with PyJWT (`.venv`), the identity provider's Node modules, the Rucio server's venv.
 //! - `test`: `setup`, then every check CI runs: formatting, clippy, all tests, docs, tidy.
-//! - `ci`: `test`, then `demo`. `.ci/run` calls this.
-//! - `demo`: the end-to-end demo against a real identity provider on loopback.
+//! - `ci`: what `.ci/run` runs (today the same as `test`).
 //! - `tidy`: the layering and convention checks (also a `#[test]`).
 
 use std::path::{Path, PathBuf};
@@ -18,16 +17,14 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
         Some("test") => test(),
-        Some("ci") => test().and_then(|()| demo(&[])),
-        Some("demo") => demo(&args[1..]),
+        Some("ci") => test(),
         Some("tidy") => tidy::run(&project_root()),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
-                 demo   run the end-to-end demo against a real identity provider on loopback\n  \
                  test   install test prerequisites, then run every check CI runs\n  \
-                 ci     test, then demo (what .ci/run does)\n  \
+                 ci     what .ci/run runs\n  \
                  setup  install test prerequisites only\n  \
                  tidy   layering and convention checks"
             );
@@ -65,21 +62,6 @@ fn test() -> Result<(), String> {
     )?;
     eprintln!("xtask: all checks passed");
     Ok(())
-}
-
-fn demo(args: &[String]) -> Result<(), String> {
-    setup::run()?;
-    let mut command = vec![
-        "run",
-        "--quiet",
-        "-p",
-        "sciauth-cli",
-        "--example",
-        "demo",
-        "--",
-    ];
-    command.extend(args.iter().map(String::as_str));
-    cargo(&command)
 }
 
 /// The workspace root.
