@@ -14,7 +14,9 @@
 //! | [`SshAgentJwt`] | the same JWT, signed by a key in `ssh-agent` |
 //! | [`ServiceJwt`] | a "trusted service" JWT signed with a server key (`etd: "true"`) |
 //!
-//! [`create_credential`] picks one from what the user has, as pyunicore does.
+//! [`create_credential`] picks one from what the user has, as pyunicore does, and
+//! [`discover_bearer_token`] finds a token where grid tools look for one (WLCG Bearer Token
+//! Discovery).
 //!
 //! Most applications want the facade crate `sciauth`, which combines these credentials with
 //! an HTTP transport (`sciauth-transport`) and self-refreshing OAuth tokens
@@ -48,6 +50,10 @@ pub use crate::agent::{AgentKey, KeySelector, SshAgent};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::create::{CredentialOptions, create_credential, resolve_identity};
 pub use crate::credential::{AuthHeader, Credential, Ready, Renewal};
+pub use crate::discovery::{
+    BearerTokenDiscovery, DiscoveredToken, TokenSource, discover_bearer_token,
+    write_bearer_token_file,
+};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::fixed::{Anonymous, BasicToken, BearerToken, UsernamePassword};
 pub use crate::jwt::{DEFAULT_JWT_LIFETIME, ServiceJwt, SshAgentJwt, SshKeyJwt, SshSigner};
@@ -62,6 +68,7 @@ mod agent;
 mod clock;
 mod create;
 mod credential;
+mod discovery;
 mod error;
 mod fixed;
 mod jwt;
