@@ -1,0 +1,651 @@
+//! [`RequestBuilder`] and the loop that sends a request: host choice and failover, the
+//! credential header and its renewal, security sessions, redirects and retries.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use sciauth_credentials::{AuthHeader, Credential, Ready, Renewal};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+use url::Url;
+
+use crate::builder::root_cause;
+use crate::error::{Error, ErrorKind, Result, ShownUrl};
+use crate::preferences::{Preferences, USER_PREFERENCES};
+use crate::response::{self, Response};
+use crate::retry::{backoff, is_idempotent, is_retryable_status, random_index, retry_after};
+use crate::session::{SECURITY_SESSION, SessionStore, is_session_expired};
+use crate::transport::{PreferencesHeader, Transport};
+
+/// Redirects followed in a row before giving up.
+const MAX_REDIRECTS: u32 = 10;
+
+/// A request being put together; [`send`](Self::send) sends it.
+///
+/// Made by [`Transport::request`] and its siblings. Setters take and return the builder by
+/// value; a bad input (an invalid header, a body that does not serialize) is kept and
+/// reported by `send`.
+///
+/// # Example
+///
+/// ```no_run
+/// use sciauth_transport::Transport;
+///
+/// # async fn run(rucio: Transport) -> Result<(), sciauth_transport::Error> {
+/// let response = rucio
+///     .get("auth/userpass")
+///     .header("X-Rucio-Account", "alice")
+///     .header("X-Rucio-Username", "alice")
+///     .sensitive_header("X-Rucio-Password", "secret")
+///     .no_credential()
+///     .send()
+///     .await?
+///     .error_for_status()?;
+/// let token = response.headers().get("X-Rucio-Auth-Token");
+/// # drop(token);
+/// # Ok(())
+/// # }
+/// ```
+pub struct RequestBuilder {
+    transport: Transport,
+    method: Method,
+    target: Target,
+    headers: HeaderMap,
+    query: Option<String>,
+    body: Option<Bytes>,
+    auth: Auth,
+    preferences: Option<PreferencesHeader>,
+    timeout: Option<Duration>,
+    retry: Option<bool>,
+    error: Option<Error>,
+}
+
+enum Target {
+    Absolute(Url),
+    /// A path or relative URL, resolved against each base URL when sent.
+    Relative(String),
+}
+
+enum Auth {
+    Transport,
+    Custom(Arc<dyn Credential>),
+    None,
+}
+
+impl RequestBuilder {
+    pub(crate) fn new(transport: Transport, method: Method, target: &str) -> Self {
+        let mut error = None;
+        let target = match Url::parse(target) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => Target::Absolute(url),
+            _ => {
+                let base_urls = &transport.inner().settings.base_urls;
+                let shown = target.split(['?', '#']).next().unwrap_or_default();
+                match base_urls.first() {
+                    None => {
+                        error = Some(Error::new(
+                            ErrorKind::Builder,
+                            format!(
+                                "{method} {shown:?}: a relative target needs a base URL; set \
+                                 one with base_url or hosts, or give an absolute https:// URL"
+                            ),
+                        ));
+                    }
+                    Some(base) => {
+                        if let Err(e) = base.join(target) {
+                            error = Some(Error::new(
+                                ErrorKind::Builder,
+                                format!("{method} {shown:?}: not a valid relative URL: {e}"),
+                            ));
+                        }
+                    }
+                }
+                Target::Relative(target.to_owned())
+            }
+        };
+        Self {
+            transport,
+            method,
+            target,
+            headers: HeaderMap::new(),
+            query: None,
+            body: None,
+            auth: Auth::Transport,
+            preferences: None,
+            timeout: None,
+            retry: None,
+            error,
+        }
+    }
+
+    /// Sets a header, replacing any value set before for this name. A header the transport
+    /// would add (the credential's, `X-UNICORE-User-Preferences`) is not overwritten by it.
+    /// For secrets use [`sensitive_header`](Self::sensitive_header).
+    pub fn header<K, V>(self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        self.set_header(name, value, false)
+    }
+
+    /// Sets a header whose value is secret (a password in `X-Rucio-Password`, a client
+    /// secret): it is marked sensitive, so HTTP libraries keep it out of logs and HTTP/2
+    /// header compression.
+    pub fn sensitive_header<K, V>(self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        self.set_header(name, value, true)
+    }
+
+    fn set_header<K, V>(mut self, name: K, value: V, sensitive: bool) -> Self
+    where
+        K: TryInto<HeaderName>,
+        V: TryInto<HeaderValue>,
+    {
+        let Ok(name) = name.try_into() else {
+            return self.fail(Error::new(ErrorKind::Request, "invalid header name"));
+        };
+        let Ok(mut value) = value.try_into() else {
+            // The value is not repeated: it may be a password.
+            return self.fail(Error::new(
+                ErrorKind::Request,
+                format!(
+                    "the value for header {name} contains characters that cannot be sent in \
+                     an HTTP header (newline or other control character)"
+                ),
+            ));
+        };
+        value.set_sensitive(sensitive);
+        self.headers.insert(name, value);
+        self
+    }
+
+    /// Adds query parameters, serialized like a form (`?a=1&b=x`), after any already in the
+    /// target.
+    pub fn query<T: Serialize + ?Sized>(mut self, query: &T) -> Self {
+        match serde_urlencoded::to_string(query) {
+            Ok(encoded) if encoded.is_empty() => {}
+            Ok(encoded) => match &mut self.query {
+                Some(existing) => {
+                    existing.push('&');
+                    existing.push_str(&encoded);
+                }
+                None => self.query = Some(encoded),
+            },
+            Err(e) => {
+                return self.fail(Error::new(
+                    ErrorKind::Request,
+                    format!("could not encode the query parameters: {e}"),
+                ));
+            }
+        }
+        self
+    }
+
+    /// Sends `body` as JSON, with `Content-Type: application/json` unless set.
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => {
+                self.body = Some(bytes.into());
+                self.default_header(header::CONTENT_TYPE, "application/json");
+                self
+            }
+            Err(e) => self.fail(Error::new(
+                ErrorKind::Request,
+                format!("could not serialize the JSON body: {e}"),
+            )),
+        }
+    }
+
+    /// Sends `body` as a form, with `Content-Type: application/x-www-form-urlencoded`
+    /// unless set.
+    pub fn form<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        match serde_urlencoded::to_string(body) {
+            Ok(encoded) => {
+                self.body = Some(encoded.into());
+                self.default_header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+                self
+            }
+            Err(e) => self.fail(Error::new(
+                ErrorKind::Request,
+                format!("could not encode the form body: {e}"),
+            )),
+        }
+    }
+
+    /// Sends these bytes as the body.
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Authenticates this request with `credential` instead of the transport's. It does not
+    /// use security sessions.
+    pub fn credential(mut self, credential: Arc<dyn Credential>) -> Self {
+        self.auth = Auth::Custom(credential);
+        self
+    }
+
+    /// Sends this request without any auth header, for example because the client
+    /// authenticates in the form body. It does not use security sessions.
+    pub fn no_credential(mut self) -> Self {
+        self.auth = Auth::None;
+        self
+    }
+
+    /// Sends these preferences instead of the transport's; empty preferences send none. The
+    /// request does not use security sessions.
+    pub fn preferences(mut self, preferences: Preferences) -> Self {
+        match PreferencesHeader::new(Some(preferences)) {
+            Ok(header) => self.preferences = Some(header),
+            Err(error) => return self.fail(error),
+        }
+        self
+    }
+
+    /// The time one attempt may take, instead of the transport's timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Whether this request may be retried (see
+    /// [`TransportBuilder::retries`](crate::TransportBuilder::retries)). `true` allows it for
+    /// a POST; `false` forbids it even for a GET.
+    pub fn retry(mut self, yes: bool) -> Self {
+        self.retry = Some(yes);
+        self
+    }
+
+    /// Sends the request and reads the whole response.
+    ///
+    /// Returns the response for any status, including 4xx and 5xx: use
+    /// [`Response::error_for_status`] or [`send_json`](Self::send_json) to treat those as
+    /// errors. Fails for what kept a response from arriving: a connect error
+    /// ([`ErrorKind::Connect`]), a timeout, TLS, a body over the size limit, a credential that
+    /// could not produce or renew its header, or a bad input to this builder.
+    ///
+    /// On the way it picks a host, fails over and retries as the transport is set up to; if
+    /// the server rejects the credential and the credential renews itself, the request is
+    /// sent once more; if a UNICORE security session expired (HTTP 432), once more without
+    /// it.
+    pub async fn send(self) -> Result<Response> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        let urls = self.candidate_urls()?;
+        let span = tracing::debug_span!(
+            "http_request",
+            method = %self.method,
+            url = %ShownUrl(&urls[0]),
+            status = tracing::field::Empty,
+            elapsed_ms = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+        );
+        self.run(urls).instrument(span).await
+    }
+
+    /// Sends the request (with `Accept: application/json` unless set) and decodes the JSON
+    /// answer. Fails with [`ErrorKind::Status`] on a non-2xx status, and with
+    /// [`ErrorKind::Decode`], naming the field, when the JSON does not fit `T`.
+    pub async fn send_json<T: DeserializeOwned>(mut self) -> Result<T> {
+        self.default_header(header::ACCEPT, "application/json");
+        self.send().await?.error_for_status()?.json()
+    }
+
+    fn default_header(&mut self, name: HeaderName, value: &'static str) {
+        self.headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
+
+    fn fail(mut self, error: Error) -> Self {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+        self
+    }
+
+    /// The URLs to try, in order: the target itself, or the target on each base URL starting
+    /// from a random one.
+    fn candidate_urls(&self) -> Result<Vec<Url>> {
+        let mut urls = match &self.target {
+            Target::Absolute(url) => vec![url.clone()],
+            Target::Relative(path) => {
+                let base_urls = &self.transport.inner().settings.base_urls;
+                let start = if base_urls.len() > 1 {
+                    random_index(base_urls.len())
+                } else {
+                    0
+                };
+                let mut urls = Vec::with_capacity(base_urls.len());
+                for base in base_urls[start..].iter().chain(&base_urls[..start]) {
+                    urls.push(base.join(path).map_err(|e| {
+                        Error::new(ErrorKind::Builder, format!("not a valid relative URL: {e}"))
+                            .with_request(&self.method, base)
+                    })?);
+                }
+                urls
+            }
+        };
+        if let Some(query) = &self.query {
+            for url in &mut urls {
+                let joined = match url.query() {
+                    Some(existing) if !existing.is_empty() => format!("{existing}&{query}"),
+                    _ => query.clone(),
+                };
+                url.set_query(Some(&joined));
+            }
+        }
+        Ok(urls)
+    }
+
+    async fn run(self, urls: Vec<Url>) -> Result<Response> {
+        let started = Instant::now();
+        let span = tracing::Span::current();
+        let inner = self.transport.inner();
+        let settings = &*inner.settings;
+
+        let credential: Option<Arc<dyn Credential>> = match &self.auth {
+            Auth::Transport => Some(inner.credential.clone()),
+            Auth::Custom(credential) => Some(credential.clone()),
+            Auth::None => None,
+        };
+        let preferences = match &self.preferences {
+            Some(preferences) => preferences.header(),
+            None => inner.preferences.header(),
+        }
+        .map_err(|e| e.with_request(&self.method, &urls[0]))?
+        .cloned();
+        // A session stands for the transport's identity and preferences; a request with
+        // its own must not borrow it, nor leave one behind.
+        let sessions: Option<&SessionStore> =
+            if matches!(self.auth, Auth::Transport) && self.preferences.is_none() {
+                inner.sessions.as_deref()
+            } else {
+                None
+            };
+        let timeout = self.timeout.unwrap_or(settings.timeout);
+        let retryable = self
+            .retry
+            .unwrap_or(settings.retry_non_idempotent || is_idempotent(&self.method));
+        let mut retries_left = if retryable { settings.retries } else { 0 };
+        let mut retries_done = 0;
+
+        let mut host = 0;
+        let mut hosts_failed = 0;
+        let mut url = urls[0].clone();
+        let mut method = self.method.clone();
+        let mut body = self.body.clone();
+        let mut headers = self.headers;
+        let mut redirects = 0;
+        let mut renewal_tried = false;
+        let mut session_retried = false;
+        let mut attempt: u32 = 0;
+
+        let finish = |attempt: u32, status: Option<StatusCode>| {
+            span.record("attempt", attempt);
+            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            if let Some(status) = status {
+                span.record("status", status.as_u16());
+            }
+        };
+
+        loop {
+            attempt += 1;
+            // The credential and the session go only to the host the request was meant for,
+            // never to where a redirect points elsewhere.
+            let trusted = same_origin(&url, &urls[host]);
+            let sent_auth = match (&credential, trusted) {
+                (Some(credential), true) => auth_header(&**credential)
+                    .await
+                    .map_err(|e| e.with_request(&method, &url))?
+                    .filter(|auth| !headers.contains_key(auth.name())),
+                _ => None,
+            };
+            let session = match (sessions, trusted) {
+                (Some(store), true) => store.get(&url),
+                _ => None,
+            };
+
+            let mut request = reqwest::Request::new(method.clone(), url.clone());
+            let request_headers = request.headers_mut();
+            request_headers.clone_from(&headers);
+            if let Some(auth) = &sent_auth {
+                request_headers.insert(auth.name().clone(), auth.value().clone());
+            }
+            if let Some(preferences) = &preferences {
+                let name = HeaderName::from_static(USER_PREFERENCES);
+                request_headers.entry(name).or_insert(preferences.clone());
+            }
+            if let Some(session) = &session {
+                request_headers.insert(SECURITY_SESSION, session.clone());
+            }
+            if let Some(body) = &body {
+                *request.body_mut() = Some(body.clone().into());
+            }
+
+            let exchange = async {
+                let response = inner.client.execute(request).await.map_err(classify)?;
+                response::read(method.clone(), response, settings.max_response_size).await
+            };
+            let outcome = match tokio::time::timeout(timeout, exchange).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("no complete response within {timeout:?}"),
+                )),
+            };
+
+            let response = match outcome {
+                Ok(response) => response,
+                Err(error) => {
+                    let error = error.with_request(&method, &url);
+                    let may_fail_over = error.is_connect() || (error.is_timeout() && retryable);
+                    if may_fail_over && hosts_failed + 1 < urls.len() {
+                        hosts_failed += 1;
+                        host = (host + 1) % urls.len();
+                        tracing::debug!(%error, next = %ShownUrl(&urls[host]), "trying the next host");
+                    } else if error.is_connect() && retries_left > 0 {
+                        retries_left -= 1;
+                        let delay = backoff(retries_done);
+                        retries_done += 1;
+                        tracing::debug!(%error, ?delay, "retrying after a connect error");
+                        tokio::time::sleep(delay).await;
+                        hosts_failed = 0;
+                        host = (host + 1) % urls.len();
+                    } else {
+                        finish(attempt, None);
+                        return Err(error);
+                    }
+                    // Start over on the chosen host, undoing any redirects.
+                    url = urls[host].clone();
+                    method = self.method.clone();
+                    body = self.body.clone();
+                    redirects = 0;
+                    continue;
+                }
+            };
+
+            let status = response.status();
+            if let (Some(store), true) = (sessions, trusted) {
+                store.remember(&url, response.headers());
+            }
+
+            if session.is_some() && is_session_expired(status) && !session_retried {
+                session_retried = true;
+                if let Some(store) = sessions {
+                    store.forget(&url);
+                }
+                tracing::debug!("security session expired (HTTP 432); sending again without it");
+                continue;
+            }
+
+            if let (Some(sent), Some(credential)) = (&sent_auth, &credential)
+                && !renewal_tried
+                && settings.rejected_statuses.contains(&status)
+            {
+                renewal_tried = true;
+                match credential.rejected(Some(sent)).await {
+                    Ok(Renewal::Renewed) => {
+                        tracing::debug!(%status, "credential rejected and renewed; sending again");
+                        continue;
+                    }
+                    Ok(Renewal::Unchanged) => {}
+                    Err(e) => {
+                        finish(attempt, Some(status));
+                        return Err(Error::new(
+                            ErrorKind::Credential,
+                            format!(
+                                "the server rejected the credential (HTTP {status}) and \
+                                 renewing it failed: {e}"
+                            ),
+                        )
+                        .with_source(e)
+                        .with_request(&method, &url));
+                    }
+                }
+            }
+
+            if settings.follow_redirects
+                && let Some(next) = redirect_target(status, &url, response.headers())
+            {
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    finish(attempt, Some(status));
+                    return Err(Error::new(
+                        ErrorKind::Request,
+                        format!("more than {MAX_REDIRECTS} redirects in a row"),
+                    )
+                    .with_request(&method, &url));
+                }
+                if matches!(status.as_u16(), 301..=303) && method != Method::HEAD {
+                    method = Method::GET;
+                    body = None;
+                    headers.remove(header::CONTENT_TYPE);
+                    headers.remove(header::CONTENT_LENGTH);
+                }
+                tracing::debug!(%status, to = %ShownUrl(&next), "following a redirect");
+                url = next;
+                continue;
+            }
+
+            if is_retryable_status(status) && retries_left > 0 {
+                let delay = match retry_after(response.headers()) {
+                    // Waiting longer than a whole attempt may take is not worth it: the caller
+                    // gets the response and its Retry-After.
+                    Some(asked) if asked > timeout => None,
+                    Some(asked) => Some(asked),
+                    None => Some(backoff(retries_done)),
+                };
+                if let Some(delay) = delay {
+                    retries_left -= 1;
+                    retries_done += 1;
+                    tracing::debug!(%status, ?delay, "retrying after a temporary failure");
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            }
+
+            finish(attempt, Some(status));
+            return Ok(response);
+        }
+    }
+}
+
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target: &dyn fmt::Display = match &self.target {
+            Target::Absolute(url) => &ShownUrl(url),
+            Target::Relative(path) => &path.split(['?', '#']).next().unwrap_or_default(),
+        };
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("target", &format_args!("{target}"))
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The credential's header: the ready one if there is one, else computed.
+async fn auth_header(credential: &dyn Credential) -> Result<Option<AuthHeader>> {
+    match credential.ready_header() {
+        Ready::Header(header) => Ok(Some(header)),
+        Ready::NoHeader => Ok(None),
+        Ready::NotReady => credential.header().await.map_err(|e| {
+            Error::new(
+                ErrorKind::Credential,
+                format!("the credential could not make its header: {e}"),
+            )
+            .with_source(e)
+        }),
+    }
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Where a redirect response points, if it is one this transport follows.
+fn redirect_target(status: StatusCode, url: &Url, headers: &HeaderMap) -> Option<Url> {
+    if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = headers.get(header::LOCATION)?.to_str().ok()?;
+    let next = url.join(location).ok()?;
+    matches!(next.scheme(), "http" | "https").then_some(next)
+}
+
+/// Turns a reqwest error into this crate's, by what went wrong. The URL is stripped from the
+/// reqwest error (it would show the query string); callers add the redacted one.
+pub(crate) fn classify(error: reqwest::Error) -> Error {
+    let error = error.without_url();
+    let cause = root_cause(&error);
+    let (kind, message) = if is_tls(&error) {
+        (ErrorKind::Tls, format!("TLS handshake failed: {cause}"))
+    } else if error.is_connect() {
+        (ErrorKind::Connect, format!("could not connect: {cause}"))
+    } else if error.is_timeout() {
+        (ErrorKind::Timeout, format!("timed out: {cause}"))
+    } else if error.is_body() || error.is_decode() {
+        (
+            ErrorKind::Request,
+            format!("the connection broke while reading the response: {cause}"),
+        )
+    } else {
+        (
+            ErrorKind::Request,
+            format!("could not send the request: {cause}"),
+        )
+    };
+    Error::new(kind, message).with_source(error)
+}
+
+/// Whether rustls failed somewhere below: a certificate not trusted, a handshake refused.
+fn is_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if current.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
+}

@@ -1,0 +1,162 @@
+//! [`Response`]: a status, headers and a body read in full, under the size limit.
+
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::error::{Error, ErrorKind, Result, ShownUrl, redact_serde_message};
+
+/// A response whose body has been read completely (and was within the transport's
+/// `max_response_size`) before [`send`](crate::RequestBuilder::send) returned.
+pub struct Response {
+    method: Method,
+    status: StatusCode,
+    headers: HeaderMap,
+    url: Url,
+    body: Bytes,
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The URL that answered: the request's, or where redirects led.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The body.
+    pub fn bytes(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body, taking it out of the response.
+    pub fn into_bytes(self) -> Bytes {
+        self.body
+    }
+
+    /// The body as text. Fails with [`ErrorKind::Decode`] if it is not UTF-8.
+    pub fn text(&self) -> Result<&str> {
+        std::str::from_utf8(&self.body).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode,
+                format!("the response body is not UTF-8 text: {e}"),
+            )
+            .with_request(&self.method, &self.url)
+        })
+    }
+
+    /// Decodes the body as JSON. Fails with [`ErrorKind::Decode`]; the message names the
+    /// path of the field that did not fit (`items[2].owner`) but not the value found, which
+    /// could be a secret.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        let mut deserializer = serde_json::Deserializer::from_slice(&self.body);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            let message = redact_serde_message(&e.into_inner().to_string());
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!(" at {path}")
+            };
+            Error::new(
+                ErrorKind::Decode,
+                format!("the response is not the expected JSON{at}: {message}"),
+            )
+            .with_request(&self.method, &self.url)
+        })
+    }
+
+    /// The response itself if its status is 2xx, else an [`ErrorKind::Status`] error with the
+    /// status, at most 4 KiB of the body, and the server's message from a JSON error body.
+    pub fn error_for_status(self) -> Result<Response> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(Error::from_status(
+                &self.method,
+                &self.url,
+                self.status,
+                &self.body,
+            ))
+        }
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Headers can carry session IDs and tokens; show only their names.
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("url", &format_args!("{}", ShownUrl(&self.url)))
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// Reads a reqwest response in full, refusing a body over `limit` without reading the rest.
+pub(crate) async fn read(
+    method: Method,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Response> {
+    let too_large = |size: &dyn fmt::Display| {
+        Error::new(
+            ErrorKind::BodyTooLarge,
+            format!(
+                "the response body is {size} bytes, over the limit of {limit} bytes \
+                 (raise it with max_response_size)"
+            ),
+        )
+    };
+    let announced = response.content_length();
+    if let Some(length) = announced
+        && length > limit as u64
+    {
+        return Err(too_large(&length));
+    }
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    let mut total: usize = 0;
+    while let Some(chunk) = response.chunk().await.map_err(crate::request::classify)? {
+        total = total.saturating_add(chunk.len());
+        if total > limit {
+            return Err(too_large(&format_args!("more than {limit}")));
+        }
+        // Most bodies arrive in one chunk: keep it as it is, without copying.
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(chunk),
+            (Some(first_chunk), None) => {
+                let capacity = announced.map_or(2 * total, |n| n as usize).max(total);
+                let mut buffer = BytesMut::with_capacity(capacity);
+                buffer.extend_from_slice(first_chunk);
+                buffer.extend_from_slice(&chunk);
+                rest = Some(buffer);
+            }
+            (Some(_), Some(buffer)) => buffer.extend_from_slice(&chunk),
+        }
+    }
+    let body = match (first, rest) {
+        (_, Some(buffer)) => buffer.freeze(),
+        (Some(first), None) => first,
+        (None, None) => Bytes::new(),
+    };
+    Ok(Response {
+        method,
+        status: response.status(),
+        headers: std::mem::take(response.headers_mut()),
+        url: response.url().clone(),
+        body,
+    })
+}
