@@ -1,0 +1,101 @@
+//! OAuth 2.0 and OpenID Connect tokens for research-computing services: every grant a
+//! program or a person needs to get one from CILogon, INDIGO IAM, Keycloak or any other
+//! provider.
+//!
+//! This crate sits above `sciauth-transport` (which carries its HTTP requests) and
+//! `sciauth-credentials` (whose `Clock` judges expiry), and below the facade `sciauth`, which
+//! is what most applications want: it keeps tokens, refreshes them and hands them to
+//! requests. Depend on this crate directly to run grants yourself.
+//!
+//! | what | how |
+//! |---|---|
+//! | find a provider | [`Issuer::discover`] (OIDC discovery, RFC 8414), or [`ProviderMetadata`] by hand |
+//! | a client at it | [`OAuthClient::builder`] with [`ClientAuth`]: none, `client_secret_basic`, `client_secret_post`, `private_key_jwt` |
+//! | log a person in | [`OAuthClient::code_login`] (browser, loopback redirect, or pasted code), [`OAuthClient::device_login`] |
+//! | a service's own token | [`OAuthClient::client_credentials`] |
+//! | keep going | [`OAuthClient::refresh`] (rotation-aware) |
+//! | delegate, narrow, re-target | [`OAuthClient::exchange`] (RFC 8693) |
+//! | end or inspect | [`OAuthClient::revoke`] (RFC 7009), [`OAuthClient::introspect`] (RFC 7662) |
+//!
+//! Every grant returns a [`Token`]: access token, refresh token, ID token, absolute expiry,
+//! granted scopes, audience, issuer and client, in a versioned JSON shape a store can keep.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use sciauth_tokens::{ClientAuth, Issuer, OAuthClient};
+//!
+//! # async fn run() -> sciauth_tokens::Result<()> {
+//! let issuer = Issuer::discover("https://iam.example.org/").await?;
+//! let client = OAuthClient::builder(issuer, "my-cli").auth(ClientAuth::none()).build();
+//! let token = client
+//!     .device_login()
+//!     .scopes(["openid", "offline_access", "storage.read:/"])
+//!     .run()
+//!     .await?;
+//! let later = client.refresh(&token).send().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Security
+//!
+//! - Redirects are never followed on OAuth endpoints (the transport is built with
+//!   `follow_redirects(false)`): a redirected token request would carry secrets elsewhere.
+//! - The code flow always uses PKCE S256, a fresh `state` (checked), a `nonce` with `openid`
+//!   (checked in the ID token), and the RFC 9207 `iss` parameter when the provider sends it.
+//!   The loopback server listens on 127.0.0.1 only.
+//! - ID tokens are validated against the provider's JWKS: algorithm matching the key (never
+//!   `none` or HMAC), `iss`, `aud`/`azp`, `exp` with a small skew, `nonce`.
+//! - No secret (client secret, token, code, verifier, key) appears in `Debug`, `Display`,
+//!   errors or logs.
+//!
+//! # Supported Rust versions
+//!
+//! The minimum is the `rust-version` in the workspace `Cargo.toml`; raising it is not a
+//! breaking change.
+
+pub use crate::client::{AudienceParameter, OAuthClient, OAuthClientBuilder};
+pub use crate::client_auth::{ClientAuth, PrivateKeyJwt};
+pub use crate::error::{Error, ErrorKind, OAuthError, OAuthErrorCode, Result};
+pub use crate::grant::client_credentials::ClientCredentials;
+pub use crate::grant::code::{
+    AuthorizationRequest, AuthorizationSession, CallbackMode, CodeLogin, is_ssh_session,
+};
+pub use crate::grant::device::{DeviceAuthorization, DeviceLogin, DeviceProgress};
+pub use crate::grant::exchange::TokenExchange;
+pub use crate::grant::refresh::Refresh;
+pub use crate::grant::revocation::{Introspection, TokenTypeHint};
+pub use crate::id_token::IdTokenClaims;
+pub use crate::issuer::{Issuer, IssuerBuilder};
+pub use crate::metadata::ProviderMetadata;
+pub use crate::pkce::PkceVerifier;
+pub use crate::token::{Scopes, Token, token_type};
+
+/// Re-exported because [`PrivateKeyJwt`] takes its `Algorithm`.
+pub use jsonwebtoken::Algorithm;
+/// Re-exported because [`Issuer`] and clients take a [`Clock`](sciauth_credentials::Clock).
+pub use sciauth_credentials;
+/// Re-exported because [`IssuerBuilder::transport`] takes a `Transport`.
+pub use sciauth_transport;
+/// Re-exported because secrets are passed as [`secrecy::SecretString`].
+pub use secrecy;
+/// Re-exported because endpoints are [`url::Url`]s.
+pub use url;
+
+mod client;
+mod client_auth;
+mod error;
+mod grant;
+mod http;
+mod id_token;
+mod issuer;
+mod jwks;
+mod loopback;
+mod metadata;
+mod pkce;
+mod sleep;
+mod token;
+
+#[cfg(test)]
+mod tests;
