@@ -638,14 +638,13 @@ fn is_tls(error: &(dyn std::error::Error + 'static)) -> bool {
         if current.is::<rustls::Error>() {
             return true;
         }
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && io
+        // `io::Error::source` skips the error it wraps; look at that one itself.
+        cause = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
-        {
-            return true;
-        }
-        cause = current.source();
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
     }
     false
 }

@@ -1,0 +1,15 @@
+//! Integration tests of sciauth-transport against real HTTP(S) servers on 127.0.0.1.
+//!
+//! One test binary, one module per concern; the servers live in `tests/support/`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod credentials;
+mod errors;
+mod hosts_and_retries;
+mod limits;
+mod logs;
+mod preferences;
+mod sessions;
+mod tls;
