@@ -1,0 +1,238 @@
+//! Authorization code + PKCE: the loopback server, the paste fallback, and what they refuse.
+
+use std::sync::{Arc, Mutex};
+
+use sciauth_tokens::{CallbackMode, ErrorKind, OAuthErrorCode, Scopes};
+use secrecy::ExposeSecret as _;
+use tokio::sync::oneshot;
+
+use crate::idp::{self, Idp};
+use crate::{API, claims, headless, issuer, native_app};
+
+/// What the loopback server showed the headless browser: status and HTML.
+type Page = (u16, String);
+/// Taken once by the browser hook (a `Fn`, so it cannot move the sender out itself).
+type PageSender = Arc<Mutex<Option<oneshot::Sender<Page>>>>;
+
+/// Sends what the headless browser saw back to the test.
+fn page_channel() -> (PageSender, oneshot::Receiver<Page>) {
+    let (tx, rx) = oneshot::channel();
+    (Arc::new(Mutex::new(Some(tx))), rx)
+}
+
+#[tokio::test]
+async fn loopback_login_gets_tokens_and_shows_a_friendly_page() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let (tx, page) = page_channel();
+    let token = client
+        .code_login()
+        .scopes(["openid", "offline_access", "email"])
+        .prompt("consent")
+        .login_hint("alice")
+        .callback(CallbackMode::Loopback)
+        .open_with(headless(move |url| {
+            let tx = tx.lock().unwrap().take();
+            async move {
+                assert!(url.contains("code_challenge_method=S256"), "{url}");
+                assert!(
+                    url.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A"),
+                    "{url}"
+                );
+                let page = idp::browser_login(&url).await;
+                tx.unwrap().send(page).unwrap();
+            }
+        }))
+        .run()
+        .await
+        .unwrap();
+    let (status, body) = page.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(body.contains("You may close this window"), "{body}");
+
+    assert!(token.refresh_token().is_some());
+    assert_eq!(
+        token.scopes(),
+        &Scopes::parse("openid offline_access email")
+    );
+    let id = claims(token.id_token().unwrap().expose_secret());
+    assert_eq!(id["sub"], "alice");
+    assert_eq!(id["aud"], "native-app");
+    assert!(id["nonce"].is_string(), "a nonce was sent and came back");
+    // The access token works at the provider.
+    let counts = idp.counts().await;
+    assert_eq!(counts["success"]["authorization_code"], 1);
+}
+
+#[tokio::test]
+async fn a_resource_login_gets_a_jwt_for_that_audience() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let token = crate::user_token(&client, &["openid", "api:read"], Some(API)).await;
+    let at = claims(token.access_token().expose_secret());
+    assert_eq!(at["aud"], API);
+    assert_eq!(at["scope"], "api:read");
+    assert_eq!(token.audience(), Some(API));
+}
+
+#[tokio::test]
+async fn a_forged_state_is_refused() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let (tx, page) = page_channel();
+    let error = client
+        .code_login()
+        .scopes(["openid"])
+        .callback(CallbackMode::Loopback)
+        .open_with(headless(move |url| {
+            let tx = tx.lock().unwrap().take();
+            async move {
+                let callback = idp::follow_login(&url).await;
+                let forged = regex_free_replace(&callback, "state=", "state=forged");
+                tx.unwrap().send(idp::get(&forged).await).unwrap();
+            }
+        }))
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::StateMismatch);
+    let (status, body) = page.await.unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("Login failed"), "{body}");
+    // The code was never redeemed.
+    assert!(idp.counts().await["requests"]["authorization_code"].is_null());
+}
+
+/// Puts `insert` in place of the value after `key` in a URL query.
+fn regex_free_replace(url: &str, key: &str, insert: &str) -> String {
+    let start = url.find(key).unwrap();
+    let end = url[start..].find('&').map_or(url.len(), |i| start + i);
+    format!("{}{insert}{}", &url[..start], &url[end..])
+}
+
+#[tokio::test]
+async fn a_wrong_issuer_in_the_redirect_is_refused() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let session = client
+        .authorization_request("http://127.0.0.1:9/callback")
+        .scopes(["openid"])
+        .build()
+        .unwrap();
+    let callback = idp::follow_login(session.url().as_str()).await;
+    assert!(callback.contains("iss="), "the provider sends RFC 9207 iss");
+    let mixed_up = regex_free_replace(&callback, "iss=", "iss=https%3A%2F%2Fevil.example");
+    let error = session.code_from_redirect(&mixed_up).unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::IssuerMismatch);
+    // The untouched redirect is fine.
+    assert!(session.code_from_redirect(&callback).is_ok());
+}
+
+#[tokio::test]
+async fn pkce_with_the_wrong_verifier_fails() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let redirect = "http://127.0.0.1:9/callback";
+    let session = client
+        .authorization_request(redirect)
+        .scopes(["openid"])
+        .build()
+        .unwrap();
+    let other = client
+        .authorization_request(redirect)
+        .scopes(["openid"])
+        .build()
+        .unwrap();
+    let callback = idp::follow_login(session.url().as_str()).await;
+    let code = session.code_from_redirect(&callback).unwrap();
+    // Redeemed with another session's verifier: the challenge does not match.
+    let error = client.redeem_code(&other, &code).await.unwrap_err();
+    assert_eq!(
+        error.kind(),
+        &ErrorKind::OAuth(OAuthErrorCode::InvalidGrant)
+    );
+}
+
+#[tokio::test]
+async fn a_denied_login_is_access_denied() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let error = client
+        .code_login()
+        .scopes(["openid"])
+        .callback(CallbackMode::Loopback)
+        .open_with(headless(|url| async move {
+            let callback = idp::follow_login_denied(&url).await;
+            let (status, _) = idp::get(&callback).await;
+            assert_eq!(status, 400);
+        }))
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.kind(),
+        &ErrorKind::OAuth(OAuthErrorCode::AccessDenied)
+    );
+}
+
+#[tokio::test]
+async fn the_pasted_redirect_address_logs_in() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let token = client
+        .code_login()
+        .scopes(["openid"])
+        .callback(CallbackMode::Paste)
+        .no_browser(true)
+        .paste_prompt(|url| async move {
+            assert!(
+                url.as_str()
+                    .contains("redirect_uri=http%3A%2F%2F127.0.0.1%2Fcallback")
+            );
+            // What the user copies from the address bar of the page that did not load.
+            Ok(format!("{}\n", idp::follow_login(url.as_str()).await))
+        })
+        .run()
+        .await
+        .unwrap();
+    assert!(token.id_token().is_some());
+}
+
+#[tokio::test]
+async fn a_pasted_bare_code_logs_in() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let token = client
+        .code_login()
+        .scopes(["openid"])
+        .callback(CallbackMode::Paste)
+        .no_browser(true)
+        .paste_prompt(|url| async move {
+            let callback = idp::follow_login(url.as_str()).await;
+            let code = callback
+                .split(['?', '&'])
+                .find_map(|p| p.strip_prefix("code="))
+                .unwrap()
+                .to_owned();
+            Ok(code)
+        })
+        .run()
+        .await
+        .unwrap();
+    assert!(token.id_token().is_some());
+}
+
+#[tokio::test]
+async fn a_login_nobody_finishes_times_out() {
+    let idp = Idp::start().await;
+    let client = native_app(&issuer(&idp).await);
+    let error = client
+        .code_login()
+        .callback(CallbackMode::Loopback)
+        .open_with(|_| Ok(()))
+        .timeout(std::time::Duration::from_millis(200))
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::Timeout);
+}
