@@ -70,10 +70,16 @@ impl JwksCache {
     ) -> Result<DecodingKey> {
         let mut snapshot = match self.snapshot() {
             Some(s) if s.fetched_at.elapsed() < self.max_age => s,
-            stale => {
-                self.fetch_if_unchanged(http, stale.map(|s| s.generation))
-                    .await?
-            }
+            None => self.fetch_if_unchanged(http, None).await?,
+            Some(stale) => match self.fetch_if_unchanged(http, Some(stale.generation)).await {
+                Ok(fresh) => fresh,
+                // Keys that were good an hour ago are better than no keys while the provider
+                // is unreachable; an unknown kid still fails below.
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot refresh the JWKS; using the cached keys");
+                    stale
+                }
+            },
         };
         if let Some(key) = snapshot.find(kid, alg)? {
             return Ok(key);

@@ -21,6 +21,9 @@ const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// What RFC 8628 3.5 adds to the interval on each `slow_down`.
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 
+/// The longest wait between polls after network failures.
+const MAX_BACKOFF_INTERVAL: Duration = Duration::from_secs(60);
+
 impl OAuthClient {
     /// Logs a user in with the device flow: they open a URL on any device and enter a code
     /// while this program polls.
@@ -130,6 +133,12 @@ pub enum DeviceProgress {
     },
     /// The provider asked to poll less often (`slow_down`); polls now wait `interval`.
     SlowDown {
+        /// The new interval between polls.
+        interval: Duration,
+    },
+    /// A poll failed on the way (network, 5xx); the next one waits `interval` (doubled each
+    /// time, RFC 8628 3.5).
+    Retrying {
         /// The new interval between polls.
         interval: Duration,
     },
@@ -308,6 +317,13 @@ impl DeviceLogin {
                     Some(OAuthErrorCode::SlowDown) => {
                         interval += SLOW_DOWN_STEP;
                         DeviceProgress::SlowDown { interval }
+                    }
+                    // RFC 8628 3.5: on a network failure, back off and keep polling; the
+                    // user may be halfway through the login.
+                    None if e.is_transient() => {
+                        interval = (interval * 2).min(MAX_BACKOFF_INTERVAL);
+                        tracing::warn!(error = %e, ?interval, "device flow poll failed; retrying");
+                        DeviceProgress::Retrying { interval }
                     }
                     _ => return Err(e),
                 },
