@@ -10,6 +10,10 @@
     unreachable_pub,
     reason = "each test uses part of the server"
 )]
+#![allow(
+    clippy::result_large_err,
+    reason = "a test server: the error is the response"
+)]
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
