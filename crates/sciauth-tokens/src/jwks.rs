@@ -189,6 +189,9 @@ impl KeySet {
     /// a key whose declared `alg` or type does not match the token's algorithm.
     fn find(&self, kid: Option<&str>, alg: Algorithm) -> Result<Option<DecodingKey>> {
         let family = alg_family(alg);
+        // A provider whose keys carry no `kid` at all is matched by key family, as if the
+        // token named none.
+        let kid = kid.filter(|_| self.keys.iter().any(|k| k.kid.is_some()));
         let candidates: Vec<&Key> = match kid {
             Some(kid) => self
                 .keys
@@ -246,4 +249,69 @@ fn alg_family(alg: Algorithm) -> jsonwebtoken::AlgorithmFamily {
 /// The JWA name of `alg` (`RS256`, `EdDSA`, ...), as a JWK's `alg` spells it.
 fn alg_name(alg: Algorithm) -> String {
     format!("{alg:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key_set(keys: Value) -> KeySet {
+        let keys = keys
+            .as_array()
+            .unwrap()
+            .iter()
+            .cloned()
+            .filter_map(Key::parse)
+            .collect();
+        KeySet {
+            keys,
+            fetched_at: Instant::now(),
+            generation: 0,
+        }
+    }
+
+    fn rsa(kid: Option<&str>, alg: Option<&str>, use_: &str) -> Value {
+        let mut key = json!({"kty": "RSA", "n": "AQAB", "e": "AQAB", "use": use_});
+        if let Some(kid) = kid {
+            key["kid"] = json!(kid);
+        }
+        if let Some(alg) = alg {
+            key["alg"] = json!(alg);
+        }
+        key
+    }
+
+    #[test]
+    fn keys_are_found_by_kid_and_must_match_the_algorithm() {
+        let set = key_set(json!([
+            rsa(Some("a"), Some("RS256"), "sig"),
+            {"kty": "EC", "crv": "P-256", "kid": "b", "x": "AQAB", "y": "AQAB"},
+            rsa(Some("enc"), None, "enc"),
+            {"kty": "unknown", "kid": "c"},
+        ]));
+        assert_eq!(set.keys.len(), 2, "encryption and unknown keys are skipped");
+        assert!(set.find(Some("a"), Algorithm::RS256).unwrap().is_some());
+        assert!(set.find(Some("b"), Algorithm::ES256).unwrap().is_some());
+        assert!(set.find(Some("zzz"), Algorithm::RS256).unwrap().is_none());
+        assert!(set.find(Some("enc"), Algorithm::RS256).unwrap().is_none());
+        // An RSA key used for PS256 although it says RS256, or for an EC algorithm: refused.
+        let e = set.find(Some("a"), Algorithm::PS256).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidIdToken);
+        assert!(set.find(Some("a"), Algorithm::ES256).is_err());
+    }
+
+    #[test]
+    fn without_kids_the_key_family_decides() {
+        let one = key_set(json!([rsa(None, None, "sig")]));
+        assert!(
+            one.find(Some("whatever"), Algorithm::RS256)
+                .unwrap()
+                .is_some()
+        );
+        assert!(one.find(None, Algorithm::PS256).unwrap().is_some());
+        assert!(one.find(None, Algorithm::ES256).unwrap().is_none());
+        let two = key_set(json!([rsa(None, None, "sig"), rsa(None, None, "sig")]));
+        assert!(two.find(None, Algorithm::RS256).is_err(), "ambiguous");
+    }
 }

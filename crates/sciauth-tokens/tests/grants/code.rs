@@ -124,8 +124,20 @@ async fn a_wrong_issuer_in_the_redirect_is_refused() {
     let mixed_up = regex_free_replace(&callback, "iss=", "iss=https%3A%2F%2Fevil.example");
     let error = session.code_from_redirect(&mixed_up).unwrap_err();
     assert_eq!(error.kind(), &ErrorKind::IssuerMismatch);
+    // The provider promises iss (RFC 9207), so a redirect without it is refused too.
+    assert!(issuer_supports_iss(&client));
+    let stripped = regex_free_replace(&callback, "iss=", "x=");
+    let error = session.code_from_redirect(&stripped).unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::IssuerMismatch);
     // The untouched redirect is fine.
     assert!(session.code_from_redirect(&callback).is_ok());
+}
+
+fn issuer_supports_iss(client: &sciauth_tokens::OAuthClient) -> bool {
+    client
+        .issuer()
+        .metadata()
+        .authorization_response_iss_parameter_supported
 }
 
 #[tokio::test]

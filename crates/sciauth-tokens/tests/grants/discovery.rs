@@ -63,7 +63,7 @@ async fn explicit_endpoints_work_without_discovery() {
         .build();
     let token = client.client_credentials().send().await.unwrap();
     assert_eq!(token.token_type(), "Bearer");
-    // No discovery happened: the provider counted no request but this one.
+    // The token request went to the configured endpoint.
     assert_eq!(idp.counts().await["requests"]["client_credentials"], 1);
     // And the endpoints it was not told about are reported as missing.
     let error = client.device_login().start().await.unwrap_err();
