@@ -1,8 +1,9 @@
 //! Private files that many processes share safely: directories 0700, files 0600, writes that
 //! are atomic and durable, and an exclusive lock across processes.
 //!
-//! The token store's `FileStore` and the Rucio session cache both keep secrets in files that
-//! several processes read and rewrite at once; this is the one place that knows how.
+//! The token store's `FileStore` and the Rucio session cache (`sciauth-rucio`) both keep
+//! secrets in files that several processes read and rewrite at once; this is the one place
+//! that knows how. Unix only, like the permissions it enforces.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
@@ -11,15 +12,17 @@ use std::path::{Path, PathBuf};
 
 /// What [`ensure_private_dir`] and [`check_private_file`] had to mend.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Repaired {
-    pub(crate) path: PathBuf,
-    pub(crate) was: u32,
+pub struct Repaired {
+    /// The file or directory that was mended.
+    pub path: PathBuf,
+    /// Its permission bits before (e.g. `0o644`).
+    pub was: u32,
 }
 
 /// Creates `dir` (and its parents) with mode 0700, or, if it exists with group or other
 /// permissions, takes them away and says so (as ssh does for `~/.ssh`, but mending instead
 /// of refusing: a store nobody can use protects nothing).
-pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<Option<Repaired>> {
+pub fn ensure_private_dir(dir: &Path) -> io::Result<Option<Repaired>> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -43,7 +46,7 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> io::Result<Option<Repaired>> {
 /// Checks that `path` (if it exists) is readable by its owner only; mends it to 0600 and
 /// warns if not. The tokens in it may have been read by others already, so the warning says
 /// to log in again.
-pub(crate) fn check_private_file(path: &Path) -> io::Result<Option<Repaired>> {
+pub fn check_private_file(path: &Path) -> io::Result<Option<Repaired>> {
     let mode = match std::fs::metadata(path) {
         Ok(meta) => meta.permissions().mode() & 0o777,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -69,7 +72,7 @@ pub(crate) fn check_private_file(path: &Path) -> io::Result<Option<Repaired>> {
 /// directory (mode 0600 from its creation), written and fsynced, renamed over `path`, then
 /// the directory fsynced. A reader sees the old file or the new one, never a mix; a crash at
 /// any point leaves one of them.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = parent(path);
     let mut file = tempfile::Builder::new()
         .prefix(".tmp-")
@@ -84,13 +87,13 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// An exclusive lock across processes, held until dropped: `std::fs::File::lock` on a lock
 /// file next to the data (never on the data file, which `write_atomic` replaces).
 #[derive(Debug)]
-pub(crate) struct FileLock {
+pub struct FileLock {
     file: File,
 }
 
 impl FileLock {
     /// Blocks until the lock on `path` (created 0600 if missing) is ours.
-    pub(crate) fn acquire(path: &Path) -> io::Result<Self> {
+    pub fn acquire(path: &Path) -> io::Result<Self> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -103,7 +106,7 @@ impl FileLock {
     }
 
     /// Waits for the lock without blocking the async runtime.
-    pub(crate) async fn acquire_async(path: PathBuf) -> io::Result<Self> {
+    pub async fn acquire_async(path: PathBuf) -> io::Result<Self> {
         tokio::task::spawn_blocking(move || Self::acquire(&path))
             .await
             .map_err(io::Error::other)?

@@ -86,11 +86,7 @@ pub use url;
 mod client;
 mod client_auth;
 mod error;
-#[allow(
-    dead_code,
-    reason = "used by the token store and the Rucio session cache, which come next"
-)]
-mod fs;
+pub mod fs;
 mod grant;
 mod http;
 mod id_token;
