@@ -13,6 +13,7 @@ pub(crate) const LAYERS: &[&str] = &[
     "sciauth-credentials",
     "sciauth-transport",
     "sciauth-tokens",
+    "sciauth-rucio",
     "sciauth",
     "sciauth-server",
     "sciauth-cli",
