@@ -276,20 +276,35 @@ impl RequestBuilder {
     /// the server rejects the credential and the credential renews itself, the request is
     /// sent once more; if a UNICORE security session expired (HTTP 432), once more without
     /// it.
-    pub async fn send(self) -> Result<Response> {
-        if let Some(error) = self.error {
-            return Err(error);
+    //
+    // Not an `async fn`: everything that can be decided up front is, here, so that the future
+    // holds only what the exchange needs (a smaller future is cheaper to move).
+    pub fn send(self) -> impl Future<Output = Result<Response>> + Send + 'static {
+        let planned = self.plan();
+        let span = match &planned {
+            Ok(plan) => tracing::debug_span!(
+                "http_request",
+                method = %plan.method,
+                url = %ShownUrl(plan.urls.get(0)),
+                status = tracing::field::Empty,
+                elapsed_ms = tracing::field::Empty,
+                attempt = tracing::field::Empty,
+            ),
+            Err(_) => tracing::Span::none(),
+        };
+        let mut planned = planned;
+        async move {
+            // Borrowed, not moved out: a move would give the plan a second place in the
+            // future.
+            match &mut planned {
+                Ok(plan) => plan.run().await,
+                Err(error) => Err(std::mem::replace(
+                    error,
+                    Error::new(ErrorKind::Request, "reported already"),
+                )),
+            }
         }
-        let urls = self.candidate_urls()?;
-        let span = tracing::debug_span!(
-            "http_request",
-            method = %self.method,
-            url = %ShownUrl(&urls[0]),
-            status = tracing::field::Empty,
-            elapsed_ms = tracing::field::Empty,
-            attempt = tracing::field::Empty,
-        );
-        self.run(urls).instrument(span).await
+        .instrument(span)
     }
 
     /// Sends the request (with `Accept: application/json` unless set) and decodes the JSON
@@ -313,47 +328,20 @@ impl RequestBuilder {
         self
     }
 
-    /// The URLs to try, in order: the target itself, or the target on each base URL starting
-    /// from a random one.
-    fn candidate_urls(&self) -> Result<Vec<Url>> {
-        let mut urls = match &self.target {
-            Target::Absolute(url) => vec![url.clone()],
-            Target::Relative(path) => {
-                let base_urls = &self.transport.inner().settings.base_urls;
-                let start = if base_urls.len() > 1 {
-                    random_index(base_urls.len())
-                } else {
-                    0
-                };
-                let mut urls = Vec::with_capacity(base_urls.len());
-                for base in base_urls[start..].iter().chain(&base_urls[..start]) {
-                    urls.push(base.join(path).map_err(|e| {
-                        Error::new(ErrorKind::Builder, format!("not a valid relative URL: {e}"))
-                            .with_request(&self.method, base)
-                    })?);
-                }
-                urls
-            }
-        };
-        if let Some(query) = &self.query {
-            for url in &mut urls {
-                let joined = match url.query() {
-                    Some(existing) if !existing.is_empty() => format!("{existing}&{query}"),
-                    _ => query.clone(),
-                };
-                url.set_query(Some(&joined));
-            }
+    /// Decides everything that does not depend on the server's answers.
+    fn plan(self) -> Result<Plan> {
+        if let Some(error) = self.error {
+            return Err(error);
         }
-        Ok(urls)
-    }
-
-    async fn run(self, urls: Vec<Url>) -> Result<Response> {
-        let started = Instant::now();
-        let span = tracing::Span::current();
         let inner = self.transport.inner();
-        let settings = &*inner.settings;
-
-        let credential: Option<Arc<dyn Credential>> = match &self.auth {
+        let settings = &inner.settings;
+        let urls = candidates(
+            self.target,
+            self.query.as_deref(),
+            &settings.base_urls,
+            &self.method,
+        )?;
+        let credential = match &self.auth {
             Auth::Transport => Some(inner.credential.clone()),
             Auth::Custom(credential) => Some(credential.clone()),
             Auth::None => None,
@@ -362,37 +350,131 @@ impl RequestBuilder {
             Some(preferences) => preferences.header(),
             None => inner.preferences.header(),
         }
-        .map_err(|e| e.with_request(&self.method, &urls[0]))?
+        .map_err(|e| e.with_request(&self.method, urls.get(0)))?
         .cloned();
         // A session stands for the transport's identity and preferences; a request with
         // its own must not borrow it, nor leave one behind.
-        let sessions: Option<&SessionStore> =
-            if matches!(self.auth, Auth::Transport) && self.preferences.is_none() {
-                inner.sessions.as_deref()
-            } else {
-                None
-            };
+        let use_sessions = matches!(self.auth, Auth::Transport) && self.preferences.is_none();
         let timeout = self.timeout.unwrap_or(settings.timeout);
         let retryable = self
             .retry
             .unwrap_or(settings.retry_non_idempotent || is_idempotent(&self.method));
-        let mut retries_left = if retryable { settings.retries } else { 0 };
+        Ok(Plan {
+            transport: self.transport,
+            method: self.method,
+            urls,
+            headers: self.headers,
+            body: self.body,
+            credential,
+            preferences,
+            use_sessions,
+            timeout,
+            retryable,
+        })
+    }
+}
+
+/// Everything [`RequestBuilder::send`] decided before the first byte goes out.
+struct Plan {
+    transport: Transport,
+    method: Method,
+    urls: Candidates,
+    headers: HeaderMap,
+    body: Option<Bytes>,
+    credential: Option<Arc<dyn Credential>>,
+    preferences: Option<HeaderValue>,
+    use_sessions: bool,
+    timeout: Duration,
+    retryable: bool,
+}
+
+/// The URLs to try, in order: the target itself, or the target on each base URL starting
+/// from a random one.
+fn candidates(
+    target: Target,
+    query: Option<&str>,
+    base_urls: &[Url],
+    method: &Method,
+) -> Result<Candidates> {
+    let mut urls = match target {
+        Target::Absolute(url) => Candidates {
+            first: url,
+            rest: Vec::new(),
+        },
+        Target::Relative(path) => {
+            let start = if base_urls.len() > 1 {
+                random_index(base_urls.len())
+            } else {
+                0
+            };
+            let join = |base: &Url| {
+                base.join(&path).map_err(|e| {
+                    Error::new(ErrorKind::Builder, format!("not a valid relative URL: {e}"))
+                        .with_request(method, base)
+                })
+            };
+            let mut bases = base_urls[start..].iter().chain(&base_urls[..start]);
+            let first = match bases.next() {
+                Some(base) => join(base)?,
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Builder,
+                        "a relative target needs a base URL",
+                    ));
+                }
+            };
+            Candidates {
+                first,
+                rest: bases.map(join).collect::<Result<_>>()?,
+            }
+        }
+    };
+    if let Some(query) = query {
+        for url in std::iter::once(&mut urls.first).chain(&mut urls.rest) {
+            let joined = match url.query() {
+                Some(existing) if !existing.is_empty() => format!("{existing}&{query}"),
+                _ => query.to_owned(),
+            };
+            url.set_query(Some(&joined));
+        }
+    }
+    Ok(urls)
+}
+
+impl Plan {
+    async fn run(&mut self) -> Result<Response> {
+        let span = tracing::Span::current();
+        // Read the clock only for a span that is recorded.
+        let started = (!span.is_disabled()).then(Instant::now);
+        let inner = self.transport.inner();
+        let settings = &*inner.settings;
+        let sessions: Option<&SessionStore> = if self.use_sessions {
+            inner.sessions.as_deref()
+        } else {
+            None
+        };
+        let urls = &self.urls;
+        let timeout = self.timeout;
+        let mut retries_left = if self.retryable { settings.retries } else { 0 };
         let mut retries_done = 0;
 
         let mut host = 0;
         let mut hosts_failed = 0;
-        let mut url = urls[0].clone();
+        let mut url = urls.first.clone();
         let mut method = self.method.clone();
         let mut body = self.body.clone();
-        let mut headers = self.headers;
-        let mut redirects = 0;
+        // Set when a redirect turned the request into a body-less GET.
+        let mut body_dropped = false;
+        let mut redirects: u32 = 0;
         let mut renewal_tried = false;
         let mut session_retried = false;
         let mut attempt: u32 = 0;
 
         let finish = |attempt: u32, status: Option<StatusCode>| {
             span.record("attempt", attempt);
-            span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            if let Some(started) = started {
+                span.record("elapsed_ms", started.elapsed().as_millis() as u64);
+            }
             if let Some(status) = status {
                 span.record("status", status.as_u16());
             }
@@ -402,12 +484,12 @@ impl RequestBuilder {
             attempt += 1;
             // The credential and the session go only to the host the request was meant for,
             // never to where a redirect points elsewhere.
-            let trusted = same_origin(&url, &urls[host]);
-            let sent_auth = match (&credential, trusted) {
+            let trusted = redirects == 0 || same_origin(&url, urls.get(host));
+            let sent_auth = match (&self.credential, trusted) {
                 (Some(credential), true) => auth_header(&**credential)
                     .await
                     .map_err(|e| e.with_request(&method, &url))?
-                    .filter(|auth| !headers.contains_key(auth.name())),
+                    .filter(|auth| !self.headers.contains_key(auth.name())),
                 _ => None,
             };
             let session = match (sessions, trusted) {
@@ -415,27 +497,22 @@ impl RequestBuilder {
                 _ => None,
             };
 
-            let mut request = reqwest::Request::new(method.clone(), url.clone());
-            let request_headers = request.headers_mut();
-            request_headers.clone_from(&headers);
-            if let Some(auth) = &sent_auth {
-                request_headers.insert(auth.name().clone(), auth.value().clone());
-            }
-            if let Some(preferences) = &preferences {
-                let name = HeaderName::from_static(USER_PREFERENCES);
-                request_headers.entry(name).or_insert(preferences.clone());
-            }
-            if let Some(session) = &session {
-                request_headers.insert(SECURITY_SESSION, session.clone());
-            }
-            if let Some(body) = &body {
-                *request.body_mut() = Some(body.clone().into());
-            }
-
             let exchange = async {
+                let request = Outgoing {
+                    method: &method,
+                    url: &url,
+                    headers: &self.headers,
+                    body_dropped,
+                    auth: sent_auth.as_ref(),
+                    preferences: self.preferences.as_ref(),
+                    session: session.as_ref(),
+                    body: body.as_ref(),
+                }
+                .build();
                 let response = inner.client.execute(request).await.map_err(classify)?;
-                response::read(method.clone(), response, settings.max_response_size).await
+                response::read(response, settings.max_response_size).await
             };
+            // The deadline covers connecting, sending and reading the whole body.
             let outcome = match tokio::time::timeout(timeout, exchange).await {
                 Ok(outcome) => outcome,
                 Err(_) => Err(Error::new(
@@ -448,17 +525,19 @@ impl RequestBuilder {
                 Ok(response) => response,
                 Err(error) => {
                     let error = error.with_request(&method, &url);
-                    let may_fail_over = error.is_connect() || (error.is_timeout() && retryable);
+                    let may_fail_over =
+                        error.is_connect() || (error.is_timeout() && self.retryable);
                     if may_fail_over && hosts_failed + 1 < urls.len() {
                         hosts_failed += 1;
                         host = (host + 1) % urls.len();
-                        tracing::debug!(%error, next = %ShownUrl(&urls[host]), "trying the next host");
+                        tracing::debug!(%error, next = %ShownUrl(urls.get(host)), "trying the next host");
                     } else if error.is_connect() && retries_left > 0 {
                         retries_left -= 1;
                         let delay = backoff(retries_done);
                         retries_done += 1;
                         tracing::debug!(%error, ?delay, "retrying after a connect error");
-                        tokio::time::sleep(delay).await;
+                        // Boxed, like every rarely taken wait, to keep the future small.
+                        Box::pin(tokio::time::sleep(delay)).await;
                         hosts_failed = 0;
                         host = (host + 1) % urls.len();
                     } else {
@@ -466,9 +545,10 @@ impl RequestBuilder {
                         return Err(error);
                     }
                     // Start over on the chosen host, undoing any redirects.
-                    url = urls[host].clone();
+                    url = urls.get(host).clone();
                     method = self.method.clone();
                     body = self.body.clone();
+                    body_dropped = false;
                     redirects = 0;
                     continue;
                 }
@@ -488,7 +568,7 @@ impl RequestBuilder {
                 continue;
             }
 
-            if let (Some(sent), Some(credential)) = (&sent_auth, &credential)
+            if let (Some(sent), Some(credential)) = (&sent_auth, &self.credential)
                 && !renewal_tried
                 && settings.rejected_statuses.contains(&status)
             {
@@ -529,8 +609,7 @@ impl RequestBuilder {
                 if matches!(status.as_u16(), 301..=303) && method != Method::HEAD {
                     method = Method::GET;
                     body = None;
-                    headers.remove(header::CONTENT_TYPE);
-                    headers.remove(header::CONTENT_LENGTH);
+                    body_dropped = true;
                 }
                 tracing::debug!(%status, to = %ShownUrl(&next), "following a redirect");
                 url = next;
@@ -549,13 +628,13 @@ impl RequestBuilder {
                     retries_left -= 1;
                     retries_done += 1;
                     tracing::debug!(%status, ?delay, "retrying after a temporary failure");
-                    tokio::time::sleep(delay).await;
+                    Box::pin(tokio::time::sleep(delay)).await;
                     continue;
                 }
             }
 
             finish(attempt, Some(status));
-            return Ok(response);
+            return Ok(Response::new(method, url, response));
         }
     }
 }
@@ -572,6 +651,64 @@ impl fmt::Debug for RequestBuilder {
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("body_len", &self.body.as_ref().map(Bytes::len))
             .finish_non_exhaustive()
+    }
+}
+
+/// What goes into one HTTP exchange.
+struct Outgoing<'a> {
+    method: &'a Method,
+    url: &'a Url,
+    headers: &'a HeaderMap,
+    body_dropped: bool,
+    auth: Option<&'a AuthHeader>,
+    preferences: Option<&'a HeaderValue>,
+    session: Option<&'a HeaderValue>,
+    body: Option<&'a Bytes>,
+}
+
+impl Outgoing<'_> {
+    fn build(self) -> reqwest::Request {
+        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        let headers = request.headers_mut();
+        headers.clone_from(self.headers);
+        if self.body_dropped {
+            headers.remove(header::CONTENT_TYPE);
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        if let Some(auth) = self.auth {
+            headers.insert(auth.name().clone(), auth.value().clone());
+        }
+        if let Some(preferences) = self.preferences {
+            let name = HeaderName::from_static(USER_PREFERENCES);
+            headers.entry(name).or_insert(preferences.clone());
+        }
+        if let Some(session) = self.session {
+            headers.insert(SECURITY_SESSION, session.clone());
+        }
+        if let Some(body) = self.body {
+            *request.body_mut() = Some(body.clone().into());
+        }
+        request
+    }
+}
+
+/// The URLs a request may go to: one, or one per host (in the order to try them).
+struct Candidates {
+    first: Url,
+    /// Empty for a single host, so that the common case allocates nothing.
+    rest: Vec<Url>,
+}
+
+impl Candidates {
+    fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    fn get(&self, index: usize) -> &Url {
+        match index {
+            0 => &self.first,
+            _ => &self.rest[index - 1],
+        }
     }
 }
 

@@ -105,12 +105,37 @@ impl fmt::Debug for Response {
     }
 }
 
+/// A response read in full, before [`Response`] gives it its URL and method.
+pub(crate) struct Parts {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Parts {
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl Response {
+    pub(crate) fn new(method: Method, url: Url, parts: Parts) -> Self {
+        Self {
+            method,
+            status: parts.status,
+            headers: parts.headers,
+            url,
+            body: parts.body,
+        }
+    }
+}
+
 /// Reads a reqwest response in full, refusing a body over `limit` without reading the rest.
-pub(crate) async fn read(
-    method: Method,
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Response> {
+pub(crate) async fn read(mut response: reqwest::Response, limit: usize) -> Result<Parts> {
     let too_large = |size: &dyn fmt::Display| {
         Error::new(
             ErrorKind::BodyTooLarge,
@@ -120,12 +145,12 @@ pub(crate) async fn read(
             ),
         )
     };
-    let announced = response.content_length();
-    if let Some(length) = announced
+    if let Some(length) = response.content_length()
         && length > limit as u64
     {
         return Err(too_large(&length));
     }
+    let announced = response.content_length();
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut total: usize = 0;
@@ -152,11 +177,9 @@ pub(crate) async fn read(
         (Some(first), None) => first,
         (None, None) => Bytes::new(),
     };
-    Ok(Response {
-        method,
+    Ok(Parts {
         status: response.status(),
         headers: std::mem::take(response.headers_mut()),
-        url: response.url().clone(),
         body,
     })
 }
