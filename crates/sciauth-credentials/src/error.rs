@@ -42,6 +42,10 @@ pub enum ErrorKind {
     InvalidInput,
     /// The inputs do not describe a credential (e.g. neither a token nor a username).
     MissingInput,
+    /// A credential implemented in another crate could not get or renew its header from the
+    /// service that issues it (a token refresh or a Rucio login failed). The cause, in that
+    /// crate's error type, is the [`source`](StdError::source).
+    Renewal,
 }
 
 /// An error from building or using a credential.
@@ -79,6 +83,17 @@ impl Error {
     pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.inner.source = Some(Box::new(source));
         self
+    }
+
+    /// An [`ErrorKind::Renewal`] error, for credentials implemented outside this crate whose
+    /// [`header`](crate::Credential::header) or [`rejected`](crate::Credential::rejected)
+    /// failed because a login or refresh failed. `message` says what failed (it must not
+    /// hold a secret); `source` is the cause, which callers can downcast to its own type.
+    pub fn renewal_failed(
+        message: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::new(ErrorKind::Renewal, message).with_source(source)
     }
 
     /// What kind of failure this is.

@@ -339,3 +339,16 @@ fn garbage_is_a_malformed_key_not_a_panic() {
         assert_eq!(err.kind(), ErrorKind::MalformedKey, "{err}");
     }
 }
+
+#[test]
+fn a_renewal_error_keeps_its_cause_for_downcasting() {
+    let cause = std::io::Error::other("login refused");
+    let err = Error::renewal_failed("logging in to the service failed", cause);
+    assert_eq!(err.kind(), ErrorKind::Renewal);
+    assert_eq!(err.to_string(), "logging in to the service failed");
+    let source = std::error::Error::source(&err).unwrap();
+    assert_eq!(
+        source.downcast_ref::<std::io::Error>().unwrap().to_string(),
+        "login refused"
+    );
+}
