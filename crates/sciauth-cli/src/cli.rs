@@ -1,0 +1,113 @@
+//! The command line: subcommands and their options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  other failure
+  2  usage error
+  3  bad configuration or input (profile, key file, preference)
+  4  login required (no stored token, or it expired and cannot be refreshed)
+  5  refused by the identity provider or the server (bad credentials, revoked token)
+  6  network failure (connection, DNS, TLS, timeout)";
+
+/// Authentication for research computing: log in to OAuth 2.0 / OIDC providers, print a
+/// valid token, sign UNICORE JWTs with SSH keys, make authenticated requests.
+#[derive(Debug, Parser)]
+#[command(name = "sciauth", version, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    /// More output on stderr: -v for sciauth's debug log, -vv for everything.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print a JWT signed with an SSH key, as UNICORE and the UFTP Authserver accept it.
+    Jwt(JwtArgs),
+    /// Make an HTTP request with a credential, like curl.
+    Request(RequestArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Where an SSH-key JWT comes from.
+#[derive(Debug, Args)]
+pub(crate) struct SshKeyArgs {
+    /// The SSH private key (with --agent: the key's public key file, or its private key file
+    /// with a `.pub` next to it). A bare name means ~/.uftp/NAME, as in pyunicore.
+    #[arg(long, short = 'i', value_name = "KEY")]
+    pub(crate) identity: Option<PathBuf>,
+
+    /// The username the JWT is for (`sub` and `iss`).
+    #[arg(long, short = 'u', value_name = "NAME", requires = "identity")]
+    pub(crate) user: Option<String>,
+
+    /// Sign with the key held by ssh-agent (SSH_AUTH_SOCK) instead of reading the key file.
+    #[arg(long)]
+    pub(crate) agent: bool,
+
+    /// Read the key's passphrase from this environment variable.
+    #[arg(long, value_name = "VAR", env = "SCIAUTH_PASSPHRASE_ENV")]
+    pub(crate) passphrase_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct JwtArgs {
+    #[command(flatten)]
+    pub(crate) key: SshKeyArgs,
+
+    /// Lifetime of the token in seconds.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub(crate) lifetime: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RequestArgs {
+    /// HTTP method (GET if omitted; POST when --data is given).
+    #[arg(value_name = "METHOD_OR_URL")]
+    pub(crate) method_or_url: String,
+
+    /// The URL, when a method comes first.
+    #[arg(value_name = "URL")]
+    pub(crate) url: Option<String>,
+
+    /// UNICORE user preferences, e.g. `group:myproject,uid:me`.
+    #[arg(long, value_name = "PREFS")]
+    pub(crate) preferences: Option<String>,
+
+    /// Request body: a string, or @FILE to read it from a file (@- for stdin).
+    #[arg(long, short = 'd', value_name = "DATA")]
+    pub(crate) data: Option<String>,
+
+    /// Extra header, `Name: value` (repeatable).
+    #[arg(long = "header", short = 'H', value_name = "HEADER")]
+    pub(crate) headers: Vec<String>,
+
+    /// Authenticate with an SSH-key JWT (UNICORE).
+    #[command(flatten)]
+    pub(crate) key: SshKeyArgs,
+
+    /// Authenticate with the bearer token found by WLCG token discovery (BEARER_TOKEN,
+    /// BEARER_TOKEN_FILE, $XDG_RUNTIME_DIR/bt_u$UID, /tmp/bt_u$UID).
+    #[arg(long, conflicts_with = "identity")]
+    pub(crate) discovery: bool,
+
+    /// Extra CA certificates (a PEM file, or a directory such as
+    /// /etc/grid-security/certificates).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ca: Option<PathBuf>,
+
+    /// Print the response status and headers on stderr.
+    #[arg(long, short = 'I')]
+    pub(crate) include: bool,
+}

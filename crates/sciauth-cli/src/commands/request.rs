@@ -1,0 +1,117 @@
+//! `sciauth request`: an HTTP request with a credential, like curl.
+
+use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sciauth::credentials::DEFAULT_JWT_LIFETIME;
+use sciauth::transport::{Method, Preferences, Transport};
+
+use crate::cli::RequestArgs;
+use crate::failure::{CliResult, Exit, Failure};
+
+pub(crate) async fn run(args: RequestArgs) -> CliResult {
+    let (method, url) = match &args.url {
+        Some(url) => {
+            let method = Method::from_bytes(args.method_or_url.to_ascii_uppercase().as_bytes())
+                .map_err(|_| {
+                    Failure::config(format!("{:?} is not an HTTP method", args.method_or_url))
+                })?;
+            (method, url.clone())
+        }
+        None if args.data.is_some() => (Method::POST, args.method_or_url.clone()),
+        None => (Method::GET, args.method_or_url.clone()),
+    };
+    let credential: Option<Arc<dyn sciauth::Credential>> =
+        if let Some(jwt) = super::ssh_jwt(&args.key, DEFAULT_JWT_LIFETIME).await? {
+            Some(Arc::from(jwt.into_credential()))
+        } else if args.discovery {
+            let Some(found) = sciauth::credentials::discover_bearer_token()? else {
+                return Err(Failure::new(
+                    Exit::LoginRequired,
+                    "WLCG token discovery found no token (BEARER_TOKEN, BEARER_TOKEN_FILE, \
+                     $XDG_RUNTIME_DIR/bt_u<uid>, /tmp/bt_u<uid>)",
+                )
+                .hint("write one with `sciauth token --write-discovery`"));
+            };
+            tracing::debug!(source = %found.source(), "using a discovered bearer token");
+            Some(Arc::new(found.into_credential()?))
+        } else {
+            None
+        };
+
+    let mut builder = Transport::builder().timeout(Duration::from_secs(120));
+    if let Some(ca) = &args.ca {
+        builder = if ca.is_dir() {
+            builder.root_ca_dir(ca)
+        } else {
+            builder.root_ca_pem_file(ca)
+        };
+    }
+    if let Some(credential) = credential {
+        builder = builder.shared_credential(credential);
+    }
+    let transport = builder.build()?;
+
+    let mut request = transport.request(method, &url);
+    if let Some(preferences) = &args.preferences {
+        request = request.preferences(Preferences::parse(preferences)?);
+    }
+    for header in &args.headers {
+        let Some((name, value)) = header.split_once(':') else {
+            return Err(Failure::config(format!(
+                "header {header:?} is not `Name: value`"
+            )));
+        };
+        request = request.header(name.trim(), value.trim());
+    }
+    if let Some(data) = &args.data {
+        request = request.body(read_data(data)?);
+    }
+    let response = request.send().await?;
+
+    if args.include {
+        eprintln!("HTTP {}", response.status());
+        for (name, value) in response.headers() {
+            eprintln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(response.bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new(Exit::Failure, format!("cannot write the response: {e}")))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let exit = if matches!(status.as_u16(), 401 | 403) {
+        Exit::Refused
+    } else {
+        Exit::Failure
+    };
+    Err(Failure::new(
+        exit,
+        format!("{} answered HTTP {status}", without_query(&url)),
+    ))
+}
+
+/// `@FILE` reads a file, `@-` standard input, anything else is the body itself.
+fn read_data(data: &str) -> CliResult<Vec<u8>> {
+    match data.strip_prefix('@') {
+        Some("-") => {
+            let mut body = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut body)
+                .map_err(|e| Failure::config(format!("cannot read the body from stdin: {e}")))?;
+            Ok(body)
+        }
+        Some(path) => std::fs::read(path)
+            .map_err(|e| Failure::config(format!("cannot read the body from {path}: {e}"))),
+        None => Ok(data.as_bytes().to_vec()),
+    }
+}
+
+fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}

@@ -1,0 +1,116 @@
+//! Errors as the command reports them: one line (and a hint) on stderr, and an exit code
+//! that says what kind of failure it was, so that scripts can react.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// Exit codes; documented in `sciauth --help` and the README.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// Anything not covered below.
+    Failure = 1,
+    /// The configuration or the command line is wrong (clap uses 2 for usage errors too).
+    BadConfig = 3,
+    /// No usable token is stored: run `sciauth login`.
+    LoginRequired = 4,
+    /// The identity provider or the server refused (bad credentials, invalid_grant, 401/403).
+    Refused = 5,
+    /// The network failed: connection refused, DNS, TLS, timeout.
+    Network = 6,
+}
+
+/// A failure of a command: what happened, what to do, and the exit code.
+pub(crate) struct Failure {
+    pub(crate) exit: Exit,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
+}
+
+pub(crate) type CliResult<T = ()> = Result<T, Failure>;
+
+impl Failure {
+    pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Self {
+            exit,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(Exit::BadConfig, message)
+    }
+
+    pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Prints `sciauth: <message>` and the hint, and gives the exit code.
+    pub(crate) fn report(&self) -> ExitCode {
+        eprintln!("sciauth: {}", self.message);
+        if let Some(hint) = &self.hint {
+            eprintln!("hint: {hint}");
+        }
+        ExitCode::from(self.exit as u8)
+    }
+}
+
+impl fmt::Debug for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.exit, self.message)
+    }
+}
+
+impl From<sciauth::credentials::Error> for Failure {
+    fn from(e: sciauth::credentials::Error) -> Self {
+        use sciauth::credentials::ErrorKind as K;
+        let exit = match e.kind() {
+            K::AgentUnavailable | K::KeyNotInAgent | K::Agent => Exit::Failure,
+            _ => Exit::BadConfig,
+        };
+        Failure::new(exit, e.to_string())
+    }
+}
+
+/// The exit code for a transport failure.
+fn transport_exit(e: &sciauth::transport::Error) -> Exit {
+    use sciauth::transport::ErrorKind as K;
+    match e.kind() {
+        K::Timeout | K::Connect | K::Tls => Exit::Network,
+        K::Status if matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) => Exit::Refused,
+        K::Credential => Exit::LoginRequired,
+        K::InvalidPreference | K::Builder => Exit::BadConfig,
+        _ => Exit::Failure,
+    }
+}
+
+fn with_hint(exit: Exit, message: String) -> Failure {
+    let failure = Failure::new(exit, message);
+    match exit {
+        Exit::Network => failure.hint("check the URL, the network, and the CA certificates"),
+        Exit::Refused => {
+            failure.hint("the server refused the credential; check it, or log in again")
+        }
+        Exit::LoginRequired => failure.hint("log in with `sciauth login`"),
+        _ => failure,
+    }
+}
+
+impl From<sciauth::transport::Error> for Failure {
+    fn from(e: sciauth::transport::Error) -> Self {
+        with_hint(transport_exit(&e), e.to_string())
+    }
+}
+
+impl From<sciauth::Error> for Failure {
+    fn from(e: sciauth::Error) -> Self {
+        let exit = match (e.transport_error(), e.kind()) {
+            (Some(transport), _) => transport_exit(transport),
+            (None, sciauth::ErrorKind::AuthenticationFailed) => Exit::Refused,
+            (None, sciauth::ErrorKind::Credentials) => Exit::BadConfig,
+            (None, _) => Exit::Failure,
+        };
+        with_hint(exit, e.to_string())
+    }
+}
