@@ -1,10 +1,11 @@
 //! What a GET through `Transport` (Bearer credential, whole body read) costs over the same
 //! GET with raw reqwest, against one loopback server, in one run.
 //!
-//! Run with `cargo bench -p sciauth-transport`; results go in `docs/benchmarks.md`. Besides
-//! criterion's two benchmarks, the run ends with a paired comparison (blocks of requests
-//! alternating between the two clients) that prints the overhead ratio; alternating keeps a
-//! busy machine's drift out of the ratio.
+//! Run with `cargo bench -p sciauth-transport`; results go in `docs/benchmarks.md`. Raw
+//! reqwest is measured twice: bare, and with the 60 s timeout the transport always sets.
+//! Besides criterion's benchmarks, the run ends with a paired comparison (blocks of requests
+//! alternating between the clients) that prints the overhead ratios; alternating keeps a busy
+//! machine's drift out of the ratio.
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -98,6 +99,15 @@ impl Clients {
         response.bytes().await.unwrap().len()
     }
 
+    /// One GET by client number (0: raw, 1: raw with timeout, 2: transport).
+    async fn get(&self, client: usize) -> usize {
+        match client {
+            0 => self.raw_get().await,
+            1 => self.raw_get_with_timeout().await,
+            _ => self.transport_get().await,
+        }
+    }
+
     async fn transport_get(&self) -> usize {
         let response = self.transport.get(&self.url).send().await.unwrap();
         response.bytes().len()
@@ -133,65 +143,89 @@ fn get_loopback(c: &mut Criterion) {
     group.finish();
 }
 
-/// Alternates blocks of requests between the two clients and prints the median of the
-/// per-round ratios.
+/// Alternates blocks of requests between the clients, in a rotating order, and prints the
+/// median of the per-round ratios of the transport to each raw client.
 fn paired_comparison() {
-    const ROUNDS: usize = 30;
-    const REQUESTS: usize = 1000;
+    const ROUNDS: usize = 60;
+    const REQUESTS: usize = 500;
+    const CLIENTS: [&str; 3] = ["raw", "raw_with_timeout", "transport"];
     let runtime = runtime();
     let clients = Clients::new(start_server());
-    let mut ratios = Vec::with_capacity(ROUNDS);
-    let (mut raw_total, mut transport_total) = (Duration::ZERO, Duration::ZERO);
+    let mut totals = [Duration::ZERO; 3];
+    let mut ratios: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     runtime.block_on(async {
         for _ in 0..REQUESTS {
-            black_box(clients.raw_get().await);
-            black_box(clients.transport_get().await);
+            for client in 0..3 {
+                black_box(clients.get(client).await);
+            }
         }
         for round in 0..ROUNDS {
-            let time = |transport: bool| {
-                let clients = &clients;
-                async move {
-                    let start = Instant::now();
-                    for _ in 0..REQUESTS {
-                        if transport {
-                            black_box(clients.transport_get().await);
-                        } else {
-                            black_box(clients.raw_get().await);
-                        }
-                    }
-                    start.elapsed()
+            let mut times = [Duration::ZERO; 3];
+            for offset in 0..3 {
+                let client = (round + offset) % 3;
+                let start = Instant::now();
+                for _ in 0..REQUESTS {
+                    black_box(clients.get(client).await);
                 }
-            };
-            // Swap the order every round so neither side always goes first.
-            let (raw, transport) = if round % 2 == 0 {
-                let raw = time(false).await;
-                (raw, time(true).await)
-            } else {
-                let transport = time(true).await;
-                (time(false).await, transport)
-            };
-            raw_total += raw;
-            transport_total += transport;
-            ratios.push(transport.as_secs_f64() / raw.as_secs_f64());
+                times[client] = start.elapsed();
+            }
+            for client in 0..3 {
+                totals[client] += times[client];
+            }
+            for baseline in 0..2 {
+                ratios[baseline].push(times[2].as_secs_f64() / times[baseline].as_secs_f64());
+            }
         }
     });
-    ratios.sort_by(f64::total_cmp);
-    let median = ratios[ROUNDS / 2];
     let per_request = |total: Duration| total / (ROUNDS * REQUESTS) as u32;
-    println!(
-        "paired comparison ({ROUNDS} rounds x {REQUESTS} GETs each): raw reqwest {:?}/GET, \
-         transport {:?}/GET, median overhead {:+.2}% (rounds from {:+.2}% to {:+.2}%)",
-        per_request(raw_total),
-        per_request(transport_total),
-        (median - 1.0) * 100.0,
-        (ratios[0] - 1.0) * 100.0,
-        (ratios[ROUNDS - 1] - 1.0) * 100.0,
-    );
+    println!("paired comparison, {ROUNDS} rounds x {REQUESTS} GETs per client:");
+    for client in 0..3 {
+        println!(
+            "  {:<18} {:?}/GET",
+            CLIENTS[client],
+            per_request(totals[client])
+        );
+    }
+    for (baseline, ratios) in ratios.iter_mut().enumerate() {
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "  transport vs {:<18} median {:+.2}% (middle half of rounds {:+.2}% to {:+.2}%)",
+            CLIENTS[baseline],
+            (ratios[ROUNDS / 2] - 1.0) * 100.0,
+            (ratios[ROUNDS / 4] - 1.0) * 100.0,
+            (ratios[3 * ROUNDS / 4] - 1.0) * 100.0,
+        );
+    }
 }
 
 criterion_group!(benches, get_loopback);
 
+/// `SCIAUTH_BENCH_PROBE=<raw|raw_with_timeout|transport>:<count>` sends that many GETs with
+/// one client and exits, for counting instructions with `valgrind --tool=callgrind`, which
+/// a busy machine does not disturb (see `docs/benchmarks.md`).
+fn probe(spec: &str) {
+    let (client, count) = spec.split_once(':').expect("<client>:<count>");
+    let count: usize = count.parse().expect("a number of requests");
+    let runtime = runtime();
+    let clients = Clients::new(start_server());
+    runtime.block_on(async {
+        for _ in 0..count {
+            let length = match client {
+                "raw" => clients.raw_get().await,
+                "raw_with_timeout" => clients.raw_get_with_timeout().await,
+                "transport" => clients.transport_get().await,
+                _ => panic!("unknown client {client}"),
+            };
+            black_box(length);
+        }
+    });
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("SCIAUTH_BENCH_PROBE") {
+        probe(&spec);
+        return;
+    }
     benches();
     // Only under `cargo bench`; `cargo test --benches` runs each benchmark once, as a test.
     if std::env::args().any(|arg| arg == "--bench") {

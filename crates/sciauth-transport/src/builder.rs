@@ -593,7 +593,7 @@ fn load_root_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 /// `*.pem`, `*.crt`, `*.cer`, or an OpenSSL hash link: 8 hex digits, a dot, a number.
-fn is_certificate_file_name(path: &Path) -> bool {
+pub(crate) fn is_certificate_file_name(path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return false;
     };

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use url::Url;
 
+use crate::builder::is_certificate_file_name;
 use crate::error::{Error, ErrorKind, redact_serde_message, redacted_url};
 use crate::preferences::Preferences;
 use crate::retry::{backoff, random_index, retry_after};
@@ -160,4 +161,36 @@ fn serde_messages_do_not_repeat_values() {
 fn redacted_urls_lose_query_fragment_and_user_info() {
     let url = Url::parse("http://a:b@h:8080/p/q?x=1#y").unwrap();
     assert_eq!(redacted_url(&url).as_str(), "http://h:8080/p/q");
+}
+
+#[test]
+fn grid_ca_directories_are_read_for_certificates_only() {
+    let yes = [
+        "CERN-Root.pem",
+        "ca.crt",
+        "ca.cer",
+        "1d879c6c.0",
+        "1D879C6C.1",
+    ];
+    let no = [
+        "1d879c6c.signing_policy",
+        "1d879c6c.namespaces",
+        "1d879c6c.r0",
+        "CERN-Root.crl_url",
+        "CERN-Root.info",
+        "1d879c6.0",
+        "README",
+    ];
+    for name in yes {
+        assert!(
+            is_certificate_file_name(std::path::Path::new(name)),
+            "{name}"
+        );
+    }
+    for name in no {
+        assert!(
+            !is_certificate_file_name(std::path::Path::new(name)),
+            "{name}"
+        );
+    }
 }

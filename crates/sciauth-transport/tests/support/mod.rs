@@ -6,7 +6,7 @@
 
 // Each test module uses some of these helpers, none uses all; `pub` reads better than
 // `pub(crate)` in a module that exists only for the tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unused_imports, unreachable_pub)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! Integration tests of sciauth-transport against real HTTP(S) servers on 127.0.0.1.
 //!
-//! One test binary, one module per concern; the servers live in `tests/support/`.
+//! One test binary, one module per concern; the servers live in `tests/support/`. The log
+//! capture test has a binary of its own (`tests/logs.rs`).
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -9,7 +10,6 @@ mod credentials;
 mod errors;
 mod hosts_and_retries;
 mod limits;
-mod logs;
 mod preferences;
 mod sessions;
 mod tls;

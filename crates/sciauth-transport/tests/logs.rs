@@ -1,5 +1,11 @@
 //! What a request leaves in the logs: a span with method, URL, status, time and attempts;
 //! never a credential, a session, a password or a body.
+//!
+//! A test binary of its own: `tracing` caches per call site whether anyone listens, and a
+//! test on another thread that reaches a call site first could leave that cache saying "no
+//! one" while this test's subscriber is being installed.
+
+mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -8,7 +14,7 @@ use sciauth_transport::Transport;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-use crate::support::{Pki, RenewingToken, TestServer, recording, respond};
+use support::{Pki, RenewingToken, TestServer, recording, respond};
 
 /// Log lines, collected in memory.
 #[derive(Clone, Default)]
