@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use url::Url;
@@ -256,6 +257,31 @@ pub enum ErrorKind {
     InvalidInput,
     /// Local I/O failed: binding the loopback server, reading the pasted code.
     Io,
+    /// The token store holds nothing for this account at this issuer and client, and no
+    /// grant the configuration allows can get a token without the user: log in.
+    NoSavedTokens,
+    /// The stored tokens have expired (or expire sooner than asked) and cannot be refreshed:
+    /// there is no refresh token, it has expired, or the provider no longer accepts it
+    /// (`invalid_grant`, then [`Error::oauth_code`] says so). Log in again.
+    TokensExpired,
+    /// The request asks for scopes (or an audience) the stored grant does not have. Log in
+    /// again asking for them.
+    ScopesMismatch,
+    /// The token store failed; [`StoreErrorKind`] says how, [`Error::path`] names the file.
+    Store(StoreErrorKind),
+}
+
+/// How a token store failed, in [`ErrorKind::Store`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreErrorKind {
+    /// Reading, writing or locking failed (permissions, a full disk, a missing directory).
+    Io,
+    /// The stored data cannot be read back: not the store's format, cut short, or written by
+    /// a newer sciauth. It is left as it is, never overwritten; move it away or fix it.
+    Corrupt,
+    /// The backend (a database) refused or failed.
+    Backend,
 }
 
 /// An error from discovering an issuer or running a grant.
@@ -273,6 +299,7 @@ struct Inner {
     endpoint: Option<Url>,
     status: Option<u16>,
     oauth: Option<OAuthError>,
+    path: Option<PathBuf>,
     source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
@@ -285,9 +312,31 @@ impl Error {
                 endpoint: None,
                 status: None,
                 oauth: None,
+                path: None,
                 source: None,
             }),
         }
+    }
+
+    /// An [`ErrorKind::Store`] error, for token store backends (including ones outside this
+    /// crate, such as a PostgreSQL store). `message` says what failed and must not hold a
+    /// secret; add the cause with [`with_source`](Self::with_source).
+    pub fn store(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Store(kind), message)
+    }
+
+    /// The same error with the file it is about, which [`Display`](fmt::Display) names first.
+    pub fn with_path(mut self, path: &Path) -> Self {
+        self.inner.path = Some(path.to_owned());
+        self
+    }
+
+    /// The same error with another kind, keeping message, OAuth error and source (the token
+    /// manager turns a refresh's `invalid_grant` into [`ErrorKind::TokensExpired`]).
+    pub(crate) fn with_kind(mut self, kind: ErrorKind, message: impl Into<String>) -> Self {
+        self.inner.kind = kind;
+        self.inner.message = message.into();
+        self
     }
 
     /// An OAuth error answer from `what` (e.g. "the token endpoint").
@@ -318,7 +367,9 @@ impl Error {
         self
     }
 
-    pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
+    /// The same error with its underlying cause, reachable through
+    /// [`source`](StdError::source).
+    pub fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
         self.inner.source = Some(Box::new(source));
         self
     }
@@ -348,6 +399,11 @@ impl Error {
         self.inner.status
     }
 
+    /// The file the error is about (a token store's file), if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
     /// Whether retrying the same request later may succeed: a transport failure, a 5xx or
     /// 429 answer, or `temporarily_unavailable` / `server_error`.
     pub fn is_transient(&self) -> bool {
@@ -363,6 +419,9 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(path) = &self.inner.path {
+            write!(f, "{}: ", path.display())?;
+        }
         f.write_str(&self.inner.message)
     }
 }
@@ -377,6 +436,9 @@ impl fmt::Debug for Error {
         }
         if let Some(status) = self.inner.status {
             d.field("status", &status);
+        }
+        if let Some(path) = &self.inner.path {
+            d.field("path", path);
         }
         if let Some(source) = &self.inner.source {
             d.field("source", &source.to_string());

@@ -16,9 +16,16 @@
 //! | keep going | [`OAuthClient::refresh`] (rotation-aware) |
 //! | delegate, narrow, re-target | [`OAuthClient::exchange`] (RFC 8693) |
 //! | end or inspect | [`OAuthClient::revoke`] (RFC 7009), [`OAuthClient::introspect`] (RFC 7662) |
+//! | keep tokens | [`TokenStore`]: [`FileStore`] (default), [`MemoryStore`], `SqliteStore` (feature `sqlite`) |
+//! | a token that is simply there | [`TokenManager::get`] with a [`TokenRequest`] (scopes, audience, minimum time left): stored, refreshed ahead of expiry, single-flight across tasks and processes |
+//! | log in, out, list | [`TokenManager::login`], [`TokenManager::logout`], [`TokenManager::list`]; DIRAC-style [`TokenManager::update`], [`TokenManager::delete`] |
+//! | a transport's credential | [`TokenManager::credential`] (a [`TokenCredential`]) |
 //!
 //! Every grant returns a [`Token`]: access token, refresh token, ID token, absolute expiry,
 //! granted scopes, audience, issuer and client, in a versioned JSON shape a store can keep.
+//! The token manager keeps them per grant (issuer, client, account) in a store, with one
+//! refresh token per grant and one access token per audience and scope set; see
+//! [`store`](crate::StoredGrant#storage-format) and [`TokenManager`] for the rules.
 //!
 //! # Example
 //!
@@ -57,7 +64,7 @@
 
 pub use crate::client::{AudienceParameter, OAuthClient, OAuthClientBuilder};
 pub use crate::client_auth::{ClientAuth, PrivateKeyJwt};
-pub use crate::error::{Error, ErrorKind, OAuthError, OAuthErrorCode, Result};
+pub use crate::error::{Error, ErrorKind, OAuthError, OAuthErrorCode, Result, StoreErrorKind};
 pub use crate::grant::client_credentials::ClientCredentials;
 pub use crate::grant::code::{
     AuthorizationRequest, AuthorizationSession, CallbackMode, CodeLogin, is_ssh_session,
@@ -68,8 +75,20 @@ pub use crate::grant::refresh::Refresh;
 pub use crate::grant::revocation::{Introspection, TokenTypeHint};
 pub use crate::id_token::IdTokenClaims;
 pub use crate::issuer::{Issuer, IssuerBuilder};
+pub use crate::manager::request::DEFAULT_MIN_VALID;
+pub use crate::manager::{
+    ClientConfig, DEFAULT_UNKNOWN_LIFETIME, Logout, TokenCredential, TokenManager,
+    TokenManagerBuilder, TokenRequest,
+};
 pub use crate::metadata::ProviderMetadata;
 pub use crate::pkce::PkceVerifier;
+pub use crate::store::file::FileStore;
+pub use crate::store::memory::MemoryStore;
+#[cfg(feature = "sqlite")]
+pub use crate::store::sqlite::SqliteStore;
+pub use crate::store::{
+    AccessTokenEntry, AccessTokenInfo, GrantKey, LockedGrant, StoredGrant, TokenInfo, TokenStore,
+};
 pub use crate::token::{Scopes, Token, token_type};
 
 /// Re-exported because [`PrivateKeyJwt`] takes its `Algorithm`.
@@ -93,9 +112,11 @@ mod id_token;
 mod issuer;
 mod jwks;
 mod loopback;
+mod manager;
 mod metadata;
 mod pkce;
 mod sleep;
+mod store;
 mod token;
 
 #[cfg(test)]

@@ -404,24 +404,24 @@ impl TryFrom<TokenRepr> for Token {
 }
 
 /// Writes a secret in clear, on purpose: only for the storage format above.
-mod secret_serde {
+pub(crate) mod secret_serde {
     use secrecy::{ExposeSecret, SecretString};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(secret.expose_secret())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
         String::deserialize(d).map(SecretString::from)
     }
 }
 
-mod optional_secret_serde {
+pub(crate) mod optional_secret_serde {
     use secrecy::{ExposeSecret, SecretString};
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub(super) fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         secret: &Option<SecretString>,
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -431,7 +431,7 @@ mod optional_secret_serde {
         }
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<SecretString>, D::Error> {
         Ok(Option::<String>::deserialize(d)?.map(SecretString::from))

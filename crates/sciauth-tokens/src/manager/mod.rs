@@ -1,0 +1,1016 @@
+//! The [`TokenManager`]: finds a stored token that covers a request, refreshes it ahead of
+//! expiry, and shares each refresh among every task and process that asks at once.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use secrecy::{ExposeSecret, SecretString};
+
+use sciauth_credentials::{Clock, SystemClock};
+
+use crate::client::OAuthClient;
+use crate::error::{Error, ErrorKind, OAuthErrorCode, Result};
+use crate::grant::revocation::TokenTypeHint;
+use crate::store::{GrantKey, LockedGrant, StoredGrant, TokenInfo, TokenStore};
+use crate::token::{Scopes, Token, token_type};
+
+mod credential;
+pub(crate) mod request;
+
+pub use credential::TokenCredential;
+pub use request::TokenRequest;
+
+/// How long a token whose expiry the provider did not give is used before it is replaced,
+/// unless set otherwise.
+pub const DEFAULT_UNKNOWN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// A refresh ahead of expiry starts when less than this is left (or 10% of the lifetime,
+/// whichever is more; at most half the lifetime).
+const REFRESH_AHEAD_MIN: Duration = Duration::from_secs(60);
+
+/// After a failed background refresh, the next one waits this long (the token in hand is
+/// still valid; a provider that is down should not get a refresh per request).
+const BACKGROUND_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// Where a grant's tokens come from when none is stored: which grants the manager may run
+/// without the user, for one client.
+///
+/// ```no_run
+/// # fn run(client: sciauth_tokens::OAuthClient) {
+/// use sciauth_tokens::ClientConfig;
+/// let service = ClientConfig::new(client).client_credentials(true);
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    client: OAuthClient,
+    client_credentials: bool,
+    token_exchange: bool,
+}
+
+impl ClientConfig {
+    /// A configuration for `client` that only refreshes what a login stored.
+    pub fn new(client: OAuthClient) -> Self {
+        Self {
+            client,
+            client_credentials: false,
+            token_exchange: false,
+        }
+    }
+
+    /// Whether a request that no stored token covers (and no refresh token can serve) runs
+    /// the client credentials grant, storing the result under the request's account. By
+    /// default, no.
+    pub fn client_credentials(mut self, yes: bool) -> Self {
+        self.client_credentials = yes;
+        self
+    }
+
+    /// Whether a request for an audience or scopes no stored token covers, on a grant that
+    /// cannot be refreshed, exchanges (RFC 8693) a valid stored access token of the same
+    /// grant for one. By default, no.
+    pub fn token_exchange(mut self, yes: bool) -> Self {
+        self.token_exchange = yes;
+        self
+    }
+
+    /// The client.
+    pub fn client(&self) -> &OAuthClient {
+        &self.client
+    }
+}
+
+impl From<OAuthClient> for ClientConfig {
+    fn from(client: OAuthClient) -> Self {
+        Self::new(client)
+    }
+}
+
+type Jitter = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+/// Keeps tokens in a [`TokenStore`] and hands out one that covers each request: stored,
+/// refreshed, or from a grant the configuration allows.
+///
+/// # How a request finds a token
+///
+/// A [`TokenRequest`] names an account, optionally the issuer and client (by default the
+/// first client configured), scopes, an audience and a minimum time left. The grant of
+/// (issuer, client, account) is looked up, then among its access tokens one whose audience
+/// equals the request's (`None` matches only `None`), whose scopes include every requested
+/// scope, and that stays valid for at least the minimum time left. If none does:
+///
+/// 1. the grant's refresh token gets one, with the request's scopes (down-scoping) and
+///    audience; a scope the grant was never given fails with [`ErrorKind::ScopesMismatch`]
+///    before the provider is asked;
+/// 2. else, where the [`ClientConfig`] allows, a token exchange of a stored access token, or
+///    the client credentials grant;
+/// 3. else the request fails: [`ErrorKind::NoSavedTokens`] (nothing stored: log in),
+///    [`ErrorKind::TokensExpired`] (stored but expired and not refreshable),
+///    [`ErrorKind::ScopesMismatch`] (stored, but not for these scopes or this audience).
+///
+/// # Refresh ahead, single flight
+///
+/// A token with less than max(60 s, 10% of its lifetime) left (plus up to half that again,
+/// at random, so that many clients do not refresh at once) is still handed out while it is
+/// valid for the request, and refreshed in the background; a caller waits only when no
+/// stored token is valid for it. Concurrent callers for one grant share one refresh: in this
+/// process through a per-grant async mutex (a cached hit takes no lock at all), across
+/// processes through the store's lock: lock, re-read, refresh only if still needed, write,
+/// unlock. The new refresh token is written to the store before the new access token is
+/// handed out. If the provider answers `invalid_grant`, the store is read once more, since
+/// another process may have rotated the refresh token.
+///
+/// Cloning is cheap and shares everything.
+///
+/// ```no_run
+/// # async fn run(client: sciauth_tokens::OAuthClient) -> sciauth_tokens::Result<()> {
+/// use std::time::Duration;
+/// use sciauth_tokens::{FileStore, TokenManager, TokenRequest};
+///
+/// let manager = TokenManager::builder(FileStore::open_default()?).client(client).build();
+/// let request = TokenRequest::new("default")
+///     .scopes(["storage.read:/"])
+///     .audience("https://se.example.org")
+///     .min_valid(Duration::from_secs(600));
+/// let token = manager.get(&request).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TokenManager {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    store: Arc<dyn TokenStore>,
+    clients: Vec<ClientConfig>,
+    clock: Arc<dyn Clock>,
+    jitter: Jitter,
+    unknown_lifetime: Duration,
+    grants: ArcSwap<HashMap<GrantKey, Arc<GrantState>>>,
+}
+
+/// What this process knows about one grant, and the single-flight gate of its refreshes.
+#[derive(Default)]
+struct GrantState {
+    /// The grant as last read or written; read without locking.
+    snapshot: ArcSwapOption<Snapshot>,
+    /// Held while fetching a new token for this grant.
+    refreshing: tokio::sync::Mutex<()>,
+    /// Whether a background refresh runs.
+    background: AtomicBool,
+    /// Unix seconds before which no background refresh starts (after a failed one).
+    background_not_before: AtomicU64,
+}
+
+struct Snapshot {
+    grant: StoredGrant,
+    /// When each access token (same order) is due for a refresh ahead of expiry.
+    refresh_at: Vec<SystemTime>,
+    /// When each access token stops being usable.
+    usable_until: Vec<SystemTime>,
+}
+
+/// What a caller waits for.
+#[derive(Clone)]
+pub(crate) enum Goal {
+    /// A token valid for the request (possibly due for a refresh ahead).
+    Valid,
+    /// A token not yet due for a refresh ahead (a background refresh).
+    NotDue,
+    /// A token other than this one, which a server rejected.
+    Replace(SecretString),
+}
+
+/// A token handed out, and until when it may be handed out again without asking.
+pub(crate) struct Served {
+    pub(crate) token: Token,
+    pub(crate) fresh_until: SystemTime,
+}
+
+/// What [`TokenManager::logout`] did.
+#[derive(Debug)]
+pub struct Logout {
+    found: bool,
+    revocation_error: Option<Error>,
+}
+
+impl Logout {
+    /// Whether a grant was stored (and is now deleted).
+    pub fn found(&self) -> bool {
+        self.found
+    }
+
+    /// Whether the provider confirmed the revocation. `false` when nothing was stored or
+    /// revocation failed (the tokens were deleted locally all the same).
+    pub fn revoked(&self) -> bool {
+        self.found && self.revocation_error.is_none()
+    }
+
+    /// Why revocation failed, if it did: the tokens may still be valid at the provider
+    /// until they expire.
+    pub fn revocation_error(&self) -> Option<&Error> {
+        self.revocation_error.as_ref()
+    }
+}
+
+/// Configures a [`TokenManager`].
+pub struct TokenManagerBuilder {
+    store: Arc<dyn TokenStore>,
+    clients: Vec<ClientConfig>,
+    clock: Option<Arc<dyn Clock>>,
+    jitter: Jitter,
+    unknown_lifetime: Duration,
+}
+
+impl TokenManagerBuilder {
+    /// Adds a client (an [`OAuthClient`], or a [`ClientConfig`] that allows more grants).
+    /// The first one added is the default for requests that name neither issuer nor client.
+    pub fn client(mut self, client: impl Into<ClientConfig>) -> Self {
+        self.clients.push(client.into());
+        self
+    }
+
+    /// The clock that judges expiry. By default, the first client's issuer clock (so that
+    /// the manager and the grants agree), or the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Where the random part of the refresh-ahead margin comes from: a function returning a
+    /// number in `[0, 1)`. By default, a fast non-cryptographic generator; tests pass a
+    /// constant.
+    pub fn jitter(mut self, jitter: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.jitter = Arc::new(jitter);
+        self
+    }
+
+    /// How long an access token whose expiry the provider did not give is used. By default,
+    /// [`DEFAULT_UNKNOWN_LIFETIME`] (15 minutes).
+    pub fn unknown_lifetime(mut self, lifetime: Duration) -> Self {
+        self.unknown_lifetime = lifetime;
+        self
+    }
+
+    /// The manager.
+    pub fn build(self) -> TokenManager {
+        let clock = self.clock.unwrap_or_else(|| match self.clients.first() {
+            Some(config) => config.client.issuer().clock().clone(),
+            None => Arc::new(SystemClock),
+        });
+        TokenManager {
+            inner: Arc::new(Shared {
+                store: self.store,
+                clients: self.clients,
+                clock,
+                jitter: self.jitter,
+                unknown_lifetime: self.unknown_lifetime,
+                grants: ArcSwap::default(),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for TokenManagerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManagerBuilder")
+            .field("store", &self.store)
+            .field("clients", &self.clients)
+            .field("unknown_lifetime", &self.unknown_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenManager {
+    /// A builder for a manager keeping tokens in `store`.
+    pub fn builder(store: impl TokenStore + 'static) -> TokenManagerBuilder {
+        TokenManagerBuilder {
+            store: Arc::new(store),
+            clients: Vec::new(),
+            clock: None,
+            jitter: Arc::new(fastrand::f64),
+            unknown_lifetime: DEFAULT_UNKNOWN_LIFETIME,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.inner.store
+    }
+
+    /// The clock that judges expiry.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// The key `request`'s grant is stored under.
+    pub fn key(&self, request: &TokenRequest) -> Result<GrantKey> {
+        let config = self.config(request)?;
+        Ok(key_of(config, request))
+    }
+
+    /// An access token that covers `request`; see [how a request finds a
+    /// token](Self#how-a-request-finds-a-token).
+    pub async fn get(&self, request: &TokenRequest) -> Result<Token> {
+        self.serve(request, Goal::Valid).await.map(|s| s.token)
+    }
+
+    /// A new access token for `request` even if a stored one covers it (for example after a
+    /// server rejected it). Concurrent callers still share one refresh.
+    pub async fn refresh(&self, request: &TokenRequest) -> Result<Token> {
+        let current = self.get(request).await?;
+        self.serve(request, Goal::Replace(current.access_token.clone()))
+            .await
+            .map(|s| s.token)
+    }
+
+    /// A [`Credential`](sciauth_credentials::Credential) that sends `request`'s token as
+    /// `Authorization: Bearer`, for a transport. Its `ready_header` reads a snapshot (no
+    /// lock, no allocation); a rejected token is replaced once.
+    pub fn credential(&self, request: TokenRequest) -> TokenCredential {
+        TokenCredential::new(self.clone(), request)
+    }
+
+    /// Runs an interactive login with `request`'s client and stores the result as the
+    /// account's grant, replacing (and revoking) what was stored.
+    ///
+    /// `run` gets the client and returns the token, for example from
+    /// [`OAuthClient::device_login`] or [`OAuthClient::code_login`] with the request's
+    /// scopes. The request's scopes are recorded as the grant's, together with those the
+    /// provider granted; they are what later refreshes may ask for.
+    pub async fn login<F, Fut>(&self, request: &TokenRequest, run: F) -> Result<Token>
+    where
+        F: FnOnce(OAuthClient) -> Fut,
+        Fut: Future<Output = Result<Token>>,
+    {
+        let config = self.config(request)?;
+        let token = run(config.client.clone()).await?;
+        self.replace(config, request, token).await
+    }
+
+    /// Stores `token`, obtained elsewhere (a login run by the caller), as the grant of
+    /// `request`'s account, replacing (and revoking) what was stored. Like
+    /// [`login`](Self::login) without running the grant.
+    pub async fn save(&self, request: &TokenRequest, token: Token) -> Result<Token> {
+        let config = self.config(request)?;
+        self.replace(config, request, token).await
+    }
+
+    /// DIRAC's `updateToken`: stores a user's token as the one grant of `request`'s account,
+    /// revoking the refresh token it replaces. Refuses a token without a refresh token or
+    /// with one known to have expired ([`ErrorKind::InvalidInput`]).
+    pub async fn update(&self, request: &TokenRequest, token: Token) -> Result<Token> {
+        let config = self.config(request)?;
+        let candidate = StoredGrant::from_token(
+            key_of(config, request),
+            &token,
+            request.requested_scopes(),
+            None,
+        );
+        if token.refresh_token().is_none() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "the token has no refresh token, so it cannot be kept for later (log in with \
+                 offline_access)",
+            ));
+        }
+        if !candidate.is_refreshable_at(self.inner.clock.now()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "the token's refresh token has already expired; log in again",
+            ));
+        }
+        self.replace(config, request, token).await
+    }
+
+    /// Revokes `request`'s grant at the provider (its refresh token, which ends the grant,
+    /// or else its access tokens), then deletes it from the store. It is deleted even when
+    /// revocation fails; [`Logout::revocation_error`] says so.
+    pub async fn logout(&self, request: &TokenRequest) -> Result<Logout> {
+        let config = self.config(request)?;
+        let key = key_of(config, request);
+        let state = self.state(&key);
+        let _flight = state.refreshing.lock().await;
+        let mut locked = self.inner.store.lock(&key).await?;
+        let Some(grant) = locked.get().await? else {
+            state.snapshot.store(None);
+            return Ok(Logout {
+                found: false,
+                revocation_error: None,
+            });
+        };
+        let revocation = revoke(&config.client, &grant).await;
+        locked.delete().await?;
+        locked.release().await?;
+        state.snapshot.store(None);
+        let revocation_error = revocation.err();
+        match &revocation_error {
+            None => tracing::info!(%key, "logged out: tokens revoked and deleted"),
+            Some(error) => tracing::warn!(
+                %key,
+                %error,
+                "tokens deleted locally, but the provider did not confirm their revocation; \
+                 they stay valid there until they expire"
+            ),
+        }
+        Ok(Logout {
+            found: true,
+            revocation_error,
+        })
+    }
+
+    /// DIRAC's `deleteToken`: deletes `request`'s grant from the store without telling the
+    /// provider; `true` if there was one.
+    pub async fn delete(&self, request: &TokenRequest) -> Result<bool> {
+        let key = self.key(request)?;
+        let state = self.state(&key);
+        let _flight = state.refreshing.lock().await;
+        let deleted = self.inner.store.delete(&key).await?;
+        state.snapshot.store(None);
+        Ok(deleted)
+    }
+
+    /// What is stored, without secrets: issuer, client, account, scopes, audiences, expiry.
+    pub async fn list(&self) -> Result<Vec<TokenInfo>> {
+        Ok(self
+            .inner
+            .store
+            .list()
+            .await?
+            .iter()
+            .map(StoredGrant::info)
+            .collect())
+    }
+
+    /// The stored grant of `request`'s account, as the store has it now.
+    pub async fn stored(&self, request: &TokenRequest) -> Result<Option<StoredGrant>> {
+        let key = self.key(request)?;
+        self.inner.store.get(&key).await
+    }
+
+    fn config(&self, request: &TokenRequest) -> Result<&ClientConfig> {
+        if request.account().is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "a token request needs an account name (a profile, user or service name)",
+            ));
+        }
+        let matches = |config: &&ClientConfig| {
+            request
+                .requested_issuer()
+                .is_none_or(|issuer| config.client.issuer().issuer() == issuer)
+                && request
+                    .requested_client_id()
+                    .is_none_or(|id| config.client.client_id() == id)
+        };
+        self.inner.clients.iter().find(matches).ok_or_else(|| {
+            let configured: Vec<String> = self
+                .inner
+                .clients
+                .iter()
+                .map(|c| format!("{} ({})", c.client.issuer().issuer(), c.client.client_id()))
+                .collect();
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "no client is configured for issuer {} and client {}; configured: {}",
+                    request.requested_issuer().unwrap_or("(any)"),
+                    request.requested_client_id().unwrap_or("(any)"),
+                    if configured.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        configured.join(", ")
+                    }
+                ),
+            )
+        })
+    }
+
+    fn state(&self, key: &GrantKey) -> Arc<GrantState> {
+        if let Some(state) = self.inner.grants.load().get(key) {
+            return state.clone();
+        }
+        self.inner.grants.rcu(|grants| {
+            let mut grants = HashMap::clone(grants);
+            grants
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(GrantState::default()));
+            grants
+        });
+        self.inner.grants.load()[key].clone()
+    }
+
+    /// The token for `request`: from the snapshot if it is there, else through the slow
+    /// path. Starts a background refresh when the one handed out is due.
+    pub(crate) async fn serve(&self, request: &TokenRequest, goal: Goal) -> Result<Served> {
+        let config = self.config(request)?;
+        let key = key_of(config, request);
+        let state = self.state(&key);
+        if matches!(goal, Goal::Valid) {
+            let now = self.inner.clock.now();
+            if let Some(snapshot) = state.snapshot.load_full()
+                && let Some((index, due)) = snapshot.find(request, now)
+            {
+                if due {
+                    self.refresh_in_background(config, &state, &snapshot.grant, request, now);
+                }
+                return Ok(snapshot.served(index, request));
+            }
+        }
+        self.obtain(config, &key, &state, request, goal).await
+    }
+
+    /// The slow path: one caller per grant at a time; re-check what others did in this
+    /// process, then in the store, then under the store's lock, and only then ask the
+    /// provider.
+    async fn obtain(
+        &self,
+        config: &ClientConfig,
+        key: &GrantKey,
+        state: &GrantState,
+        request: &TokenRequest,
+        goal: Goal,
+    ) -> Result<Served> {
+        let _flight = state.refreshing.lock().await;
+        if let Some(served) = self.satisfied(state, request, &goal) {
+            return Ok(served);
+        }
+        let stored = self.inner.store.get(key).await?;
+        self.remember(state, stored);
+        if let Some(served) = self.satisfied(state, request, &goal) {
+            return Ok(served);
+        }
+        let mut locked = self.inner.store.lock(key).await?;
+        let stored = locked.get().await?;
+        self.remember(state, stored.clone());
+        if let Some(served) = self.satisfied(state, request, &goal) {
+            return Ok(served);
+        }
+        let grant = self
+            .fetch(config, key, state, &mut *locked, stored, request, &goal)
+            .await?;
+        locked.release().await?;
+        self.remember(state, Some(grant));
+        self.satisfied(state, request, &Goal::Valid)
+            .or_else(|| {
+                // A provider that gives tokens shorter than the request's minimum: hand out the
+                // newest one all the same rather than refresh forever.
+                let snapshot = state.snapshot.load_full()?;
+                let index = snapshot.newest_for(request)?;
+                Some(snapshot.served(index, request))
+            })
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!("the token just obtained for {key} does not cover the request"),
+                )
+            })
+    }
+
+    /// Gets a new token from the provider and stores it (under the caller's lock) before
+    /// anyone can use it. Returns the grant as stored.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the slow path's state, passed down rather than bundled"
+    )]
+    async fn fetch(
+        &self,
+        config: &ClientConfig,
+        key: &GrantKey,
+        state: &GrantState,
+        locked: &mut dyn LockedGrant,
+        stored: Option<StoredGrant>,
+        request: &TokenRequest,
+        goal: &Goal,
+    ) -> Result<StoredGrant> {
+        let now = self.inner.clock.now();
+        if let Some(grant) = stored.as_ref().filter(|g| g.is_refreshable_at(now)) {
+            if !grant.scopes().is_empty()
+                && !grant.scopes().contains_all(request.requested_scopes())
+            {
+                return Err(scopes_mismatch(key, grant, request));
+            }
+            let token = match self.refresh_grant(config, grant, request).await {
+                Ok(token) => token,
+                Err(error) if error.oauth_code() == Some(&OAuthErrorCode::InvalidGrant) => {
+                    // Another process (or a tool that does not take our lock) may have
+                    // rotated the refresh token since we read it: read once more.
+                    let again = locked.get().await?;
+                    let rotated = again.as_ref().is_some_and(|again| {
+                        again.refresh_token().map(ExposeSecret::expose_secret)
+                            != grant.refresh_token().map(ExposeSecret::expose_secret)
+                    });
+                    if !rotated {
+                        return Err(refresh_refused(key, error));
+                    }
+                    tracing::debug!(%key, "refresh token rotated elsewhere; using the new one");
+                    self.remember(state, again.clone());
+                    if self.satisfied(state, request, goal).is_some() {
+                        return again.ok_or_else(|| refresh_refused(key, error));
+                    }
+                    let Some(again) = again.filter(|g| g.is_refreshable_at(now)) else {
+                        return Err(refresh_refused(key, error));
+                    };
+                    let token = self
+                        .refresh_grant(config, &again, request)
+                        .await
+                        .map_err(|e| map_refresh_error(key, &again, request, e))?;
+                    return self.persist(locked, Some(again), token, request).await;
+                }
+                Err(error) => return Err(map_refresh_error(key, grant, request, error)),
+            };
+            return self.persist(locked, stored, token, request).await;
+        }
+        if config.token_exchange
+            && let Some(subject) = stored.as_ref().and_then(|g| best_subject(g, now, self))
+        {
+            let mut exchange = config.client.exchange(subject, token_type::ACCESS_TOKEN);
+            if !request.requested_scopes().is_empty() {
+                exchange = exchange.scopes(request.requested_scopes().iter());
+            }
+            if let Some(audience) = request.requested_audience() {
+                exchange = exchange.audience(audience);
+            }
+            let token = exchange.send().await?;
+            return self.persist(locked, stored, token, request).await;
+        }
+        if config.client_credentials {
+            let mut grant = config.client.client_credentials();
+            if !request.requested_scopes().is_empty() {
+                grant = grant.scopes(request.requested_scopes().iter());
+            }
+            if let Some(audience) = request.requested_audience() {
+                grant = grant.audience(audience);
+            }
+            let token = grant.send().await?;
+            return self.persist(locked, stored, token, request).await;
+        }
+        Err(not_refreshable(key, stored.as_ref(), request))
+    }
+
+    async fn refresh_grant(
+        &self,
+        config: &ClientConfig,
+        grant: &StoredGrant,
+        request: &TokenRequest,
+    ) -> Result<Token> {
+        let refresh_token = grant.refresh_token().cloned().ok_or_else(|| {
+            Error::new(ErrorKind::NoRefreshToken, "the grant has no refresh token")
+        })?;
+        let mut refresh = config.client.refresh_with(refresh_token);
+        if !request.requested_scopes().is_empty() {
+            refresh = refresh.scopes(request.requested_scopes().iter());
+        }
+        if let Some(audience) = request.requested_audience() {
+            refresh = refresh.audience(audience);
+        }
+        tracing::debug!(key = %grant.key(), audience = request.requested_audience(), scopes = %request.requested_scopes(), "refreshing");
+        refresh.send().await
+    }
+
+    /// Records `token` in the grant and writes it: the new refresh token reaches the store
+    /// before the new access token reaches anyone.
+    async fn persist(
+        &self,
+        locked: &mut dyn LockedGrant,
+        stored: Option<StoredGrant>,
+        token: Token,
+        request: &TokenRequest,
+    ) -> Result<StoredGrant> {
+        let now = self.inner.clock.now();
+        let mut grant = stored.unwrap_or_else(|| StoredGrant::new(locked.key().clone()));
+        let scopes = if !token.scopes().is_empty() {
+            token.scopes().clone()
+        } else if !request.requested_scopes().is_empty() {
+            request.requested_scopes().clone()
+        } else {
+            grant.scopes().clone()
+        };
+        grant.record(
+            &token,
+            scopes,
+            request.requested_audience().map(str::to_owned),
+            now,
+            self.inner.unknown_lifetime,
+        );
+        locked.put(&grant).await?;
+        Ok(grant)
+    }
+
+    /// Replaces the account's grant with `token`'s, revoking a replaced refresh token.
+    async fn replace(
+        &self,
+        config: &ClientConfig,
+        request: &TokenRequest,
+        token: Token,
+    ) -> Result<Token> {
+        let expected_issuer = config.client.issuer().issuer();
+        if token.issuer() != expected_issuer || token.client_id() != config.client.client_id() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "the token was issued by {} to client {}, not by {expected_issuer} to {}",
+                    token.issuer(),
+                    token.client_id(),
+                    config.client.client_id()
+                ),
+            ));
+        }
+        let key = key_of(config, request);
+        let state = self.state(&key);
+        let _flight = state.refreshing.lock().await;
+        let grant = StoredGrant::from_token(
+            key.clone(),
+            &token,
+            request.requested_scopes(),
+            request.requested_audience().map(str::to_owned),
+        );
+        let mut locked = self.inner.store.lock(&key).await?;
+        let old = locked.get().await?;
+        locked.put(&grant).await?;
+        locked.release().await?;
+        self.remember(&state, Some(grant.clone()));
+        let replaced = old
+            .as_ref()
+            .and_then(StoredGrant::refresh_token)
+            .filter(|old| {
+                grant.refresh_token().map(ExposeSecret::expose_secret) != Some(old.expose_secret())
+            });
+        if let Some(old) = replaced
+            && let Err(error) = config
+                .client
+                .revoke(old, Some(TokenTypeHint::RefreshToken))
+                .await
+        {
+            tracing::warn!(%key, %error, "the replaced refresh token could not be revoked");
+        }
+        tracing::info!(%key, scopes = %grant.scopes(), "tokens stored");
+        Ok(grant.token(&grant.access_tokens()[0]))
+    }
+
+    fn remember(&self, state: &GrantState, grant: Option<StoredGrant>) {
+        let snapshot = grant.map(|grant| {
+            let (refresh_at, usable_until) = grant
+                .access_tokens()
+                .iter()
+                .map(|entry| {
+                    let until = entry.usable_until(self.inner.unknown_lifetime);
+                    let lifetime = until.duration_since(entry.issued_at()).unwrap_or_default();
+                    let ahead = refresh_ahead(lifetime, (self.inner.jitter)());
+                    (until.checked_sub(ahead).unwrap_or(UNIX_EPOCH), until)
+                })
+                .unzip();
+            Arc::new(Snapshot {
+                grant,
+                refresh_at,
+                usable_until,
+            })
+        });
+        state.snapshot.store(snapshot);
+    }
+
+    fn satisfied(&self, state: &GrantState, request: &TokenRequest, goal: &Goal) -> Option<Served> {
+        let snapshot = state.snapshot.load_full()?;
+        let now = self.inner.clock.now();
+        let (index, due) = snapshot.find(request, now)?;
+        let ok = match goal {
+            Goal::Valid => true,
+            Goal::NotDue => !due,
+            Goal::Replace(rejected) => {
+                snapshot.grant.access_tokens()[index]
+                    .access_token()
+                    .expose_secret()
+                    != rejected.expose_secret()
+            }
+        };
+        ok.then(|| snapshot.served(index, request))
+    }
+
+    fn refresh_in_background(
+        &self,
+        config: &ClientConfig,
+        state: &Arc<GrantState>,
+        grant: &StoredGrant,
+        request: &TokenRequest,
+        now: SystemTime,
+    ) {
+        let can =
+            grant.is_refreshable_at(now) || config.client_credentials || config.token_exchange;
+        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if !can
+            || now_secs < state.background_not_before.load(Ordering::Relaxed)
+            || state.background.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let (manager, state, request) = (self.clone(), state.clone(), request.clone());
+        let key = grant.key().clone();
+        tokio::spawn(async move {
+            let config = match manager.config(&request) {
+                Ok(config) => config,
+                Err(_) => {
+                    state.background.store(false, Ordering::Release);
+                    return;
+                }
+            };
+            let result = manager
+                .obtain(config, &key, &state, &request, Goal::NotDue)
+                .await;
+            if let Err(error) = result {
+                let retry = now_secs + BACKGROUND_RETRY_AFTER.as_secs();
+                state.background_not_before.store(retry, Ordering::Relaxed);
+                tracing::warn!(%key, %error, "refresh ahead of expiry failed; the current token is used until it expires");
+            }
+            state.background.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("store", &self.inner.store)
+            .field("clients", &self.inner.clients)
+            .field("unknown_lifetime", &self.inner.unknown_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Snapshot {
+    /// The best access token for `request` that is valid now for the request's minimum time
+    /// left, and whether it is due for a refresh ahead.
+    fn find(&self, request: &TokenRequest, now: SystemTime) -> Option<(usize, bool)> {
+        let needed = now + request.required_time_left();
+        let mut best: Option<usize> = None;
+        for (index, entry) in self.grant.access_tokens().iter().enumerate() {
+            let covers = entry.audience() == request.requested_audience()
+                && entry.scopes().contains_all(request.requested_scopes())
+                && self.usable_until[index] > needed;
+            if covers && best.is_none_or(|b| self.usable_until[index] > self.usable_until[b]) {
+                best = Some(index);
+            }
+        }
+        best.map(|index| (index, now >= self.refresh_at[index]))
+    }
+
+    /// The newest token for `request`'s audience and scopes, however short its life.
+    fn newest_for(&self, request: &TokenRequest) -> Option<usize> {
+        self.grant
+            .access_tokens()
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| {
+                e.audience() == request.requested_audience()
+                    && e.scopes().contains_all(request.requested_scopes())
+            })
+            .max_by_key(|(_, e)| e.issued_at())
+            .map(|(index, _)| index)
+    }
+
+    fn served(&self, index: usize, request: &TokenRequest) -> Served {
+        let entry = &self.grant.access_tokens()[index];
+        let until_min_valid = self.usable_until[index]
+            .checked_sub(request.required_time_left())
+            .unwrap_or(UNIX_EPOCH);
+        Served {
+            token: self.grant.token(entry),
+            fresh_until: self.refresh_at[index].min(until_min_valid),
+        }
+    }
+}
+
+/// How long before expiry a token of `lifetime` is refreshed: max(60 s, 10%), plus up to
+/// half that again by `jitter` in `[0, 1)`, at most half the lifetime.
+fn refresh_ahead(lifetime: Duration, jitter: f64) -> Duration {
+    let base = REFRESH_AHEAD_MIN.max(lifetime / 10);
+    let jitter = jitter.clamp(0.0, 1.0);
+    base.mul_f64(1.0 + 0.5 * jitter).min(lifetime / 2)
+}
+
+fn key_of(config: &ClientConfig, request: &TokenRequest) -> GrantKey {
+    GrantKey::new(
+        config.client.issuer().issuer(),
+        config.client.client_id(),
+        request.account(),
+    )
+}
+
+/// A valid access token of `grant` to exchange: the one that lives longest.
+fn best_subject(
+    grant: &StoredGrant,
+    now: SystemTime,
+    manager: &TokenManager,
+) -> Option<SecretString> {
+    grant
+        .access_tokens()
+        .iter()
+        .filter(|e| e.usable_until(manager.inner.unknown_lifetime) > now)
+        .max_by_key(|e| e.usable_until(manager.inner.unknown_lifetime))
+        .map(|e| e.access_token().clone())
+}
+
+async fn revoke(client: &OAuthClient, grant: &StoredGrant) -> Result<()> {
+    if let Some(refresh) = grant.refresh_token() {
+        return client
+            .revoke(refresh, Some(TokenTypeHint::RefreshToken))
+            .await;
+    }
+    let mut first_error = None;
+    for entry in grant.access_tokens() {
+        if let Err(error) = client
+            .revoke(entry.access_token(), Some(TokenTypeHint::AccessToken))
+            .await
+        {
+            first_error.get_or_insert(error);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+fn scopes_mismatch(key: &GrantKey, grant: &StoredGrant, request: &TokenRequest) -> Error {
+    let missing: Scopes = request
+        .requested_scopes()
+        .iter()
+        .filter(|s| !grant.scopes().contains(s))
+        .collect();
+    Error::new(
+        ErrorKind::ScopesMismatch,
+        format!(
+            "the stored grant of {key} does not have the scopes {missing} (it has: {}); log in \
+             again asking for them",
+            grant.scopes()
+        ),
+    )
+}
+
+fn refresh_refused(key: &GrantKey, error: Error) -> Error {
+    let message = format!(
+        "the provider no longer accepts the refresh token of {key} ({}): log in again",
+        error
+            .oauth_error()
+            .map_or_else(|| error.to_string(), ToString::to_string)
+    );
+    error.with_kind(ErrorKind::TokensExpired, message)
+}
+
+fn map_refresh_error(
+    key: &GrantKey,
+    grant: &StoredGrant,
+    request: &TokenRequest,
+    error: Error,
+) -> Error {
+    match error.oauth_code() {
+        Some(OAuthErrorCode::InvalidGrant) => refresh_refused(key, error),
+        Some(OAuthErrorCode::InvalidScope) => {
+            let message = format!(
+                "the provider refused the scopes {} for {key} (the grant has {}): {error}",
+                request.requested_scopes(),
+                grant.scopes()
+            );
+            error.with_kind(ErrorKind::ScopesMismatch, message)
+        }
+        _ => error,
+    }
+}
+
+fn not_refreshable(key: &GrantKey, stored: Option<&StoredGrant>, request: &TokenRequest) -> Error {
+    let Some(grant) = stored else {
+        return Error::new(
+            ErrorKind::NoSavedTokens,
+            format!("no tokens are stored for {key}: log in first"),
+        );
+    };
+    let same_target = grant.access_tokens().iter().any(|e| {
+        e.audience() == request.requested_audience()
+            && e.scopes().contains_all(request.requested_scopes())
+    });
+    let why = if grant.refresh_token().is_some() {
+        "its refresh token has expired"
+    } else {
+        "there is no refresh token"
+    };
+    if same_target || grant.refresh_token().is_some() {
+        Error::new(
+            ErrorKind::TokensExpired,
+            format!(
+                "the stored tokens of {key} have expired (or expire sooner than asked) and {why}: log in again"
+            ),
+        )
+    } else {
+        Error::new(
+            ErrorKind::ScopesMismatch,
+            format!(
+                "no stored token of {key} is for audience {} with scopes {}, and {why} to get one: \
+                 log in again asking for them",
+                request.requested_audience().unwrap_or("(none)"),
+                request.requested_scopes()
+            ),
+        )
+    }
+}
