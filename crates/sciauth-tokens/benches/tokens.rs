@@ -1,3 +1,213 @@
-//! Benchmarks of the token manager (filled in below).
+//! Benchmarks of the token manager: what a request pays for a cached token's header, what
+//! the file store costs, and a contended refresh (many tasks, one refresh) against a local
+//! mock token endpoint.
+//!
+//! `cargo bench -p sciauth-tokens --bench tokens`
 
-fn main() {}
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use sciauth_tokens::sciauth_credentials::{Credential, ManualClock, Ready};
+use sciauth_tokens::sciauth_transport::Transport;
+use sciauth_tokens::url::Url;
+use sciauth_tokens::{
+    FileStore, GrantKey, Issuer, MemoryStore, OAuthClient, ProviderMetadata, StoredGrant,
+    TokenManager, TokenRequest, TokenStore,
+};
+
+const ISSUER: &str = "https://idp.example.test";
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A grant of `account` whose access token (1.2 KB, like a JWT) was issued at `issued_at`
+/// and lives 600 s.
+fn grant(issuer: &str, account: &str, issued_at: u64) -> StoredGrant {
+    serde_json::from_value(serde_json::json!({
+        "version": 1,
+        "issuer": issuer,
+        "client_id": "bench",
+        "account": account,
+        "refresh_token": "rt-0",
+        "scopes": ["openid", "offline_access"],
+        "updated_at": issued_at,
+        "access_tokens": [{
+            "access_token": "a".repeat(1200),
+            "token_type": "Bearer",
+            "issued_at": issued_at,
+            "expires_at": issued_at + 600,
+            "scopes": ["openid", "offline_access"],
+        }],
+    }))
+    .unwrap()
+}
+
+async fn client(issuer: &str, token_endpoint: &str, clock: Arc<ManualClock>) -> OAuthClient {
+    let metadata = ProviderMetadata::new(issuer, Url::parse(token_endpoint).unwrap());
+    let transport = Transport::builder()
+        .follow_redirects(false)
+        .proxy_from_env(false)
+        .build()
+        .unwrap();
+    let issuer = Issuer::builder(issuer)
+        .metadata(metadata)
+        .transport(transport)
+        .clock(clock)
+        .build()
+        .await
+        .unwrap();
+    OAuthClient::builder(issuer, "bench").build()
+}
+
+fn cached_header(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let now = unix_now();
+    let clock = Arc::new(ManualClock::at_unix(now));
+    let (manager, credential) = runtime.block_on(async {
+        let store = MemoryStore::new();
+        store.put(&grant(ISSUER, "alice", now)).await.unwrap();
+        let client = client(ISSUER, "https://idp.example.test/token", clock.clone()).await;
+        let manager = TokenManager::builder(store).client(client).build();
+        let credential = manager.credential(TokenRequest::new("alice"));
+        credential.header().await.unwrap();
+        (manager, credential)
+    });
+    let mut group = c.benchmark_group("cached token");
+    group.bench_function("TokenCredential::ready_header", |b| {
+        b.iter(|| match credential.ready_header() {
+            Ready::Header(header) => header,
+            _ => unreachable!("the token is cached"),
+        })
+    });
+    group.bench_function("TokenCredential::header().await", |b| {
+        b.to_async(&runtime).iter(|| credential.header())
+    });
+    let request = TokenRequest::new("alice");
+    group.bench_function("TokenManager::get (a Token clone)", |b| {
+        b.to_async(&runtime).iter(|| manager.get(&request))
+    });
+    group.finish();
+}
+
+fn file_store(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStore::open(dir.path()).unwrap();
+    let grant = grant(ISSUER, "alice", unix_now());
+    runtime.block_on(store.put(&grant)).unwrap();
+    let key = GrantKey::new(ISSUER, "bench", "alice");
+    let mut group = c.benchmark_group("FileStore");
+    group.bench_function("get", |b| b.to_async(&runtime).iter(|| store.get(&key)));
+    group.bench_function("put (lock, read, write, fsync, rename)", |b| {
+        b.to_async(&runtime).iter(|| store.put(&grant))
+    });
+    group.finish();
+}
+
+/// A token endpoint on 127.0.0.1 that answers every refresh with a new token after
+/// `delay` (a provider's latency), counting them.
+async fn mock_token_endpoint(delay: Duration) -> (String, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let count = Arc::new(AtomicU64::new(0));
+    let served = count.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let served = served.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |_request: Request<Incoming>| {
+                    let served = served.clone();
+                    async move {
+                        let n = served.fetch_add(1, Ordering::SeqCst) + 1;
+                        tokio::time::sleep(delay).await;
+                        let body = format!(
+                            r#"{{"access_token":"at-{n}-{}","token_type":"Bearer","expires_in":600,"refresh_token":"rt-{n}"}}"#,
+                            "a".repeat(1100)
+                        );
+                        let mut response = Response::new(Full::new(Bytes::from(body)));
+                        response.headers_mut().insert(
+                            hyper::header::CONTENT_TYPE,
+                            hyper::header::HeaderValue::from_static("application/json"),
+                        );
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{address}"), count)
+}
+
+fn contended_refresh(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (issuer, count) = runtime.block_on(mock_token_endpoint(Duration::from_millis(2)));
+    let token_endpoint = format!("{issuer}/token");
+    let mut group = c.benchmark_group("contended refresh");
+    group.sample_size(20);
+    for tasks in [1usize, 100, 1000] {
+        group.bench_with_input(
+            BenchmarkId::new("tasks ask for an expired token, one refresh", tasks),
+            &tasks,
+            |b, &tasks| {
+                b.to_async(&runtime).iter_custom(|iterations| {
+                    let (issuer, token_endpoint, count) =
+                        (issuer.clone(), token_endpoint.clone(), count.clone());
+                    async move {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iterations {
+                            // A fresh manager and an expired token each time.
+                            let now = unix_now();
+                            let clock = Arc::new(ManualClock::at_unix(now + 700));
+                            let store = MemoryStore::new();
+                            store.put(&grant(&issuer, "alice", now)).await.unwrap();
+                            let client = client(&issuer, &token_endpoint, clock).await;
+                            let manager = TokenManager::builder(store).client(client).build();
+                            let request = TokenRequest::new("alice");
+                            let before = count.load(Ordering::SeqCst);
+                            let start = Instant::now();
+                            let handles: Vec<_> = (0..tasks)
+                                .map(|_| {
+                                    let (manager, request) = (manager.clone(), request.clone());
+                                    tokio::spawn(async move { manager.get(&request).await })
+                                })
+                                .collect();
+                            for handle in handles {
+                                handle.await.unwrap().unwrap();
+                            }
+                            total += start.elapsed();
+                            assert_eq!(count.load(Ordering::SeqCst) - before, 1, "one refresh");
+                        }
+                        total
+                    }
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, cached_header, file_store, contended_refresh);
+criterion_main!(benches);
