@@ -376,8 +376,10 @@ impl TransportBuilder {
         }
         let identity = match &self.client_identity {
             None => None,
-            Some(IdentitySource::CertAndKey { cert, key }) => Some(load_cert_and_key(cert, key)?),
-            Some(IdentitySource::Proxy(path)) => Some(load_proxy(path)?),
+            Some(IdentitySource::CertAndKey { cert, key }) => {
+                Some(Arc::new(load_cert_and_key(cert, key)?))
+            }
+            Some(IdentitySource::Proxy(path)) => Some(Arc::new(load_proxy(path)?)),
         };
         if self.accept_invalid_certs {
             tracing::warn!(
@@ -396,6 +398,7 @@ impl TransportBuilder {
                     Error::new(ErrorKind::Builder, "invalid root CA certificate")
                         .with_source(e.without_url())
                 })?,
+            root_ders: roots,
             platform_roots: self.platform_roots,
             identity,
             accept_invalid_certs: self.accept_invalid_certs,
@@ -436,13 +439,75 @@ pub(crate) struct ClientRecipe {
     user_agent: HeaderValue,
     connect_timeout: Duration,
     roots: Vec<reqwest::Certificate>,
+    /// The same roots, for the TLS setup made here when there is a client identity.
+    root_ders: Vec<CertificateDer<'static>>,
     platform_roots: bool,
-    identity: Option<reqwest::Identity>,
+    identity: Option<Arc<ClientIdentity>>,
     accept_invalid_certs: bool,
     proxy_from_env: bool,
 }
 
 impl ClientRecipe {
+    /// The rustls configuration for a client certificate, made here rather than by reqwest:
+    /// reqwest's (rustls's `with_client_auth_cert`) parses the leaf certificate with webpki
+    /// to check that it matches the key, and webpki refuses the critical proxyCertInfo
+    /// extension (RFC 3820) that every grid proxy carries. The server verification is the
+    /// same as reqwest's: the platform verifier with our roots added, or our roots only.
+    fn tls_with_identity(&self, identity: &ClientIdentity) -> Result<rustls::ClientConfig> {
+        let failed = |what: &str, e: rustls::Error| {
+            Error::new(
+                ErrorKind::Builder,
+                format!("could not set up TLS with the client certificate: {what}: {e}"),
+            )
+            .with_source(e)
+        };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| failed("protocol versions", e))?;
+        let builder = if self.accept_invalid_certs {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyServer(provider.clone())))
+        } else if self.platform_roots {
+            let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
+                self.root_ders.iter().cloned(),
+                provider.clone(),
+            )
+            .map_err(|e| failed("platform roots", e))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+        } else {
+            let mut store = rustls::RootCertStore::empty();
+            for root in &self.root_ders {
+                store.add(root.clone()).map_err(|e| failed("root CA", e))?;
+            }
+            builder.with_root_certificates(store)
+        };
+        let key = provider
+            .key_provider
+            .load_private_key(identity.key.clone_key())
+            .map_err(|e| failed("private key", e))?;
+        let certified = rustls::sign::CertifiedKey::new(identity.chain.clone(), key);
+        // Only a real mismatch is an error; a leaf webpki cannot parse (a proxy) is not.
+        if let Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) =
+            certified.keys_match()
+        {
+            return Err(Error::new(
+                ErrorKind::Builder,
+                format!(
+                    "the private key in {} does not belong to the client certificate",
+                    identity.origin.display()
+                ),
+            ));
+        }
+        let mut config =
+            builder.with_client_cert_resolver(Arc::new(FixedClientCert(Arc::new(certified))));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
+
     pub(crate) fn client(&self) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .user_agent(self.user_agent.clone())
@@ -454,13 +519,12 @@ impl ClientRecipe {
         if !self.proxy_from_env {
             builder = builder.no_proxy();
         }
-        if self.platform_roots {
+        if let Some(identity) = &self.identity {
+            builder = builder.tls_backend_preconfigured(self.tls_with_identity(identity)?);
+        } else if self.platform_roots {
             builder = builder.tls_certs_merge(self.roots.iter().cloned());
         } else {
             builder = builder.tls_certs_only(self.roots.iter().cloned());
-        }
-        if let Some(identity) = &self.identity {
-            builder = builder.identity(identity.clone());
         }
         builder.build().map_err(|e| {
             let hint = if self.platform_roots {
@@ -609,7 +673,7 @@ pub(crate) fn is_certificate_file_name(path: &Path) -> bool {
     false
 }
 
-fn load_cert_and_key(cert_path: &Path, key_path: &Path) -> Result<reqwest::Identity> {
+fn load_cert_and_key(cert_path: &Path, key_path: &Path) -> Result<ClientIdentity> {
     let cert = read_file(cert_path, "client certificate file")?;
     let key = read_file(key_path, "client key file")?;
     let certs = pem_certificates(&cert).map_err(|why| {
@@ -628,14 +692,10 @@ fn load_cert_and_key(cert_path: &Path, key_path: &Path) -> Result<reqwest::Ident
         ));
     }
     check_private_key(&key, key_path)?;
-    let mut pem = Zeroizing::new(Vec::with_capacity(cert.len() + key.len() + 1));
-    pem.extend_from_slice(&cert);
-    pem.push(b'\n');
-    pem.extend_from_slice(&key);
-    identity(&pem, cert_path)
+    client_identity(certs, &key, key_path)
 }
 
-fn load_proxy(path: &Path) -> Result<reqwest::Identity> {
+fn load_proxy(path: &Path) -> Result<ClientIdentity> {
     let pem = read_file(path, "X.509 proxy file")?;
     let certs = pem_certificates(&pem).map_err(|why| {
         Error::new(
@@ -654,7 +714,112 @@ fn load_proxy(path: &Path) -> Result<reqwest::Identity> {
         ));
     }
     check_private_key(&pem, path)?;
-    identity(&pem, path)
+    client_identity(certs, &pem, path)
+}
+
+/// A client certificate chain (leaf first, as in the file) and its key.
+pub(crate) struct ClientIdentity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    origin: PathBuf,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("certificates", &self.chain.len())
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+fn client_identity(
+    chain: Vec<CertificateDer<'static>>,
+    key_pem: &[u8],
+    key_path: &Path,
+) -> Result<ClientIdentity> {
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
+        Error::new(
+            ErrorKind::Builder,
+            format!(
+                "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
+                key_path.display()
+            ),
+        )
+    })?;
+    Ok(ClientIdentity {
+        chain,
+        key,
+        origin: key_path.to_owned(),
+    })
+}
+
+/// Hands the one client certificate to every server that asks.
+#[derive(Debug)]
+struct FixedClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for FixedClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// `danger_accept_invalid_certs` for the TLS setup made here: any certificate is accepted,
+/// but the handshake signatures are still checked.
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 fn check_private_key(pem: &[u8], path: &Path) -> Result<()> {
@@ -677,16 +842,6 @@ fn check_private_key(pem: &[u8], path: &Path) -> Result<()> {
                 path.display()
             ),
         )
-    })
-}
-
-fn identity(pem: &[u8], path: &Path) -> Result<reqwest::Identity> {
-    reqwest::Identity::from_pem(pem).map_err(|e| {
-        Error::new(
-            ErrorKind::Builder,
-            format!("client certificate {}: {}", path.display(), root_cause(&e)),
-        )
-        .with_source(e.without_url())
     })
 }
 

@@ -486,10 +486,19 @@ impl Plan {
             // never to where a redirect points elsewhere.
             let trusted = redirects == 0 || same_origin(&url, urls.get(host));
             let sent_auth = match (&self.credential, trusted) {
-                (Some(credential), true) => auth_header(&**credential)
-                    .await
-                    .map_err(|e| e.with_request(&method, &url))?
-                    .filter(|auth| !self.headers.contains_key(auth.name())),
+                (Some(credential), true) => {
+                    let auth = match credential.ready_header() {
+                        Ready::Header(header) => Some(header),
+                        Ready::NoHeader => None,
+                        Ready::NotReady => fetch_header(&**credential)
+                            .await
+                            .map_err(|e| e.with_request(&method, &url))?,
+                    };
+                    // A header the caller set explicitly wins.
+                    auth.filter(|auth| {
+                        self.headers.is_empty() || !self.headers.contains_key(auth.name())
+                    })
+                }
                 _ => None,
             };
             let session = match (sessions, trusted) {
@@ -712,19 +721,15 @@ impl Candidates {
     }
 }
 
-/// The credential's header: the ready one if there is one, else computed.
-async fn auth_header(credential: &dyn Credential) -> Result<Option<AuthHeader>> {
-    match credential.ready_header() {
-        Ready::Header(header) => Ok(Some(header)),
-        Ready::NoHeader => Ok(None),
-        Ready::NotReady => credential.header().await.map_err(|e| {
-            Error::new(
-                ErrorKind::Credential,
-                format!("the credential could not make its header: {e}"),
-            )
-            .with_source(e)
-        }),
-    }
+/// The credential's header when it is not ready: computed, perhaps signed or fetched.
+async fn fetch_header(credential: &dyn Credential) -> Result<Option<AuthHeader>> {
+    credential.header().await.map_err(|e| {
+        Error::new(
+            ErrorKind::Credential,
+            format!("the credential could not make its header: {e}"),
+        )
+        .with_source(e)
+    })
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {

@@ -203,3 +203,46 @@ async fn verification_can_be_turned_off_explicitly() {
 
     assert_eq!(text, "hello over TLS");
 }
+
+/// A real grid proxy's leaf carries the critical proxyCertInfo extension (RFC 3820), which
+/// webpki refuses to parse; rustls's key check must not turn that into a build error. (The
+/// Rucio peer in sciauth-rucio's tests accepts such a proxy over TLS.)
+#[test]
+fn an_rfc3820_proxy_with_its_critical_extension_builds() {
+    use rcgen::{CertificateParams, CustomExtension, DnType, KeyPair};
+
+    let dir = tempfile::tempdir().unwrap();
+    let proxy_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "1234567");
+    // proxyCertInfo ::= SEQUENCE { proxyPolicy SEQUENCE { id-ppl-inheritAll } }
+    let mut proxy_cert_info = CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 5, 5, 7, 1, 14],
+        vec![
+            0x30, 0x0c, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x15, 0x01,
+        ],
+    );
+    proxy_cert_info.set_criticality(true);
+    params.custom_extensions.push(proxy_cert_info);
+    let proxy = params.self_signed(&proxy_key).unwrap();
+    let proxy_file = write(
+        dir.path(),
+        "x509up_u1000",
+        &format!("{}{}", proxy.pem(), proxy_key.serialize_pem()),
+    );
+    Transport::builder()
+        .client_proxy_pem_file(&proxy_file)
+        .build()
+        .unwrap();
+
+    // A key that does not belong to an ordinary certificate is still refused at build.
+    let pki = Pki::new();
+    let stranger_key = KeyPair::generate().unwrap();
+    let key_file = write(dir.path(), "other.key", &stranger_key.serialize_pem());
+    let error = Transport::builder()
+        .client_cert_pem_files(pki.path("client.pem"), &key_file)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Builder);
+    assert!(error.to_string().contains("does not belong"), "{error}");
+}
