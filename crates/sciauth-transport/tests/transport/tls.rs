@@ -214,7 +214,9 @@ fn an_rfc3820_proxy_with_its_critical_extension_builds() {
     let dir = tempfile::tempdir().unwrap();
     let proxy_key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "1234567");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "1234567");
     // proxyCertInfo ::= SEQUENCE { proxyPolicy SEQUENCE { id-ppl-inheritAll } }
     let mut proxy_cert_info = CustomExtension::from_oid_content(
         &[1, 3, 6, 1, 5, 5, 7, 1, 14],
