@@ -1,0 +1,342 @@
+//! The session token cache that processes share: one JSON file per (auth host, VO, account,
+//! auth type, identity) in a 0700 directory, rewritten atomically under a lock.
+//!
+//! It holds only a Rucio session token, which a login replaces at any time: a file that is
+//! missing, corrupt, of another version or for another key counts as absent (and is
+//! logged); a directory that cannot be used means logging in without the cache. Nothing
+//! here fails a request.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sciauth_tokens::fs::{FileLock, check_private_file, ensure_private_dir, write_atomic};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::config::Environment;
+use crate::login::SessionToken;
+
+/// The version of the file format; a file of another version is ignored.
+const VERSION: u32 = 1;
+
+/// What a cached token is for. A file whose key differs (a hash collision, a hand-edited
+/// file) is ignored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CacheKey {
+    pub(crate) auth_host: String,
+    pub(crate) vo: String,
+    /// The account asked for; empty when the server picks the identity's default.
+    pub(crate) account: String,
+    pub(crate) auth_type: String,
+    pub(crate) identity: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    #[serde(flatten)]
+    key: CacheKey,
+    token: String,
+    /// Seconds since the Unix epoch.
+    expires_at: Option<u64>,
+    /// The account the server granted, when it said.
+    granted_account: Option<String>,
+}
+
+/// One cache file and its lock.
+#[derive(Debug, Clone)]
+pub(crate) struct TokenCache {
+    dir: PathBuf,
+    file: PathBuf,
+    lock: PathBuf,
+    key: CacheKey,
+}
+
+impl TokenCache {
+    pub(crate) fn new(dir: PathBuf, key: CacheKey) -> Self {
+        let account = if key.account.is_empty() {
+            "default"
+        } else {
+            &key.account
+        };
+        let vo = if key.vo.is_empty() { "def" } else { &key.vo };
+        let stem = format!(
+            "{}@{}-{}-{:016x}",
+            file_safe(account),
+            file_safe(vo),
+            file_safe(&key.auth_type),
+            fnv1a(&[
+                &key.auth_host,
+                &key.vo,
+                &key.account,
+                &key.auth_type,
+                &key.identity
+            ])
+        );
+        Self {
+            file: dir.join(format!("{stem}.json")),
+            lock: dir.join(format!("{stem}.lock")),
+            dir,
+            key,
+        }
+    }
+
+    pub(crate) fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Takes the lock, creating the directory 0700 first. `None` (logged) when the
+    /// directory or the lock cannot be had: the caller logs in without the cache.
+    pub(crate) async fn lock(&self) -> Option<FileLock> {
+        if let Err(e) = ensure_private_dir(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e,
+                "cannot create the Rucio token cache directory; logging in without it");
+            return None;
+        }
+        match FileLock::acquire_async(self.lock.clone()).await {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                tracing::warn!(file = %self.lock.display(), error = %e,
+                    "cannot lock the Rucio token cache; logging in without it");
+                None
+            }
+        }
+    }
+
+    /// The cached token, if there is a readable one for this key. Call with the lock held.
+    pub(crate) fn read(&self) -> Option<SessionToken> {
+        if let Err(e) = check_private_file(&self.file) {
+            tracing::warn!(file = %self.file.display(), error = %e,
+                "cannot check the Rucio token cache file's permissions; ignoring it");
+            return None;
+        }
+        let bytes = match std::fs::read(&self.file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(file = %self.file.display(), error = %e,
+                    "cannot read the Rucio token cache file; logging in again");
+                return None;
+            }
+        };
+        let parsed: CacheFile = match serde_json::from_slice(&bytes) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                // The serde message names a position, never the token.
+                tracing::warn!(file = %self.file.display(), error = %e,
+                    "the Rucio token cache file is corrupt; logging in again and replacing it");
+                return None;
+            }
+        };
+        if parsed.version != VERSION {
+            tracing::info!(file = %self.file.display(), version = parsed.version,
+                "the Rucio token cache file has another format version; replacing it");
+            return None;
+        }
+        if parsed.key != self.key {
+            tracing::info!(file = %self.file.display(),
+                "the Rucio token cache file is for another login; replacing it");
+            return None;
+        }
+        let expires_at = parsed
+            .expires_at
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
+        match SessionToken::new(
+            SecretString::from(parsed.token),
+            expires_at,
+            parsed.granted_account,
+        ) {
+            Ok(token) => Some(token),
+            Err(_) => {
+                tracing::warn!(file = %self.file.display(),
+                    "the Rucio token cache file holds an unusable token; logging in again");
+                None
+            }
+        }
+    }
+
+    /// Writes `token` (atomically, 0600). Call with the lock held. A failure is logged:
+    /// the token still serves this process.
+    pub(crate) fn write(&self, token: &SessionToken) {
+        let file = CacheFile {
+            version: VERSION,
+            key: self.key.clone(),
+            token: token.token.expose_secret().to_owned(),
+            expires_at: token
+                .expires_at
+                .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            granted_account: token.account.clone(),
+        };
+        let bytes = match serde_json::to_vec_pretty(&file) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot encode the Rucio token cache file");
+                return;
+            }
+        };
+        if let Err(e) = write_atomic(&self.file, &bytes) {
+            tracing::warn!(file = %self.file.display(), error = %e,
+                "cannot write the Rucio token cache file; other processes will log in themselves");
+        }
+    }
+}
+
+/// Where the cache lives unless configured: the user's runtime directory (a per-user
+/// tmpfs, gone at logout, which suits tokens that live an hour), else the cache directory,
+/// else a per-user directory under the temporary directory.
+pub(crate) fn default_dir(env: &Environment) -> PathBuf {
+    if let Some(dir) = env.get_path("XDG_RUNTIME_DIR") {
+        return dir.join("sciauth/rucio");
+    }
+    if let Some(dir) = env.get_path("XDG_CACHE_HOME") {
+        return dir.join("sciauth/rucio");
+    }
+    if let Some(home) = env.get_path("HOME") {
+        return home.join(".cache/sciauth/rucio");
+    }
+    env.tmp_dir()
+        .join(format!("sciauth-{}", env.user_id()))
+        .join("rucio")
+}
+
+/// Keeps letters, digits, `-`, `_` and `.`; anything else becomes `_`.
+fn file_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// FNV-1a, 64 bits: stable across Rust versions and platforms (unlike `DefaultHasher`), so
+/// every process and every build names a key's file alike. Not a security boundary: the key
+/// is checked again inside the file.
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    hash
+}
+
+/// Whether `token` is good for use at `now`: it expires more than `margin` later (a token
+/// without a known expiry is used until the server rejects it).
+pub(crate) fn usable(token: &SessionToken, now: SystemTime, margin: Duration) -> bool {
+    token.expires_at.is_none_or(|at| now + margin < at)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    fn key() -> CacheKey {
+        CacheKey {
+            auth_host: "https://auth.example.org/".into(),
+            vo: "def".into(),
+            account: "root".into(),
+            auth_type: "userpass".into(),
+            identity: "alice".into(),
+        }
+    }
+
+    fn token(text: &str) -> SessionToken {
+        SessionToken::new(
+            SecretString::from(text.to_owned()),
+            Some(UNIX_EPOCH + Duration::from_secs(1_900_000_000)),
+            Some("root".into()),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn round_trip_is_private_and_keyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TokenCache::new(dir.path().join("c"), key());
+        let lock = cache.lock().await.unwrap();
+        assert!(cache.read().is_none());
+        cache.write(&token("root-alice-unknown-123"));
+        let read = cache.read().unwrap();
+        assert_eq!(read.token.expose_secret(), "root-alice-unknown-123");
+        assert_eq!(read.account.as_deref(), Some("root"));
+        drop(lock);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(cache.file()), 0o600);
+        assert_eq!(mode(&dir.path().join("c")), 0o700);
+        let name = cache
+            .file()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with("root@def-userpass-"), "{name}");
+
+        // Another key never reads this file, even if it had the same name.
+        let other = TokenCache {
+            key: CacheKey {
+                identity: "bob".into(),
+                ..key()
+            },
+            ..cache.clone()
+        };
+        assert!(other.read().is_none());
+    }
+
+    #[tokio::test]
+    async fn corrupt_files_count_as_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TokenCache::new(dir.path().to_owned(), key());
+        let _lock = cache.lock().await.unwrap();
+        for junk in [
+            &b""[..],
+            b"{",
+            b"\xff\xfe",
+            b"[]",
+            br#"{"version":2,"token":"x"}"#,
+            br#"{"version":1,"auth_host":"h","vo":"def","account":"root","auth_type":"userpass","identity":"alice","token":"bad\nvalue","expires_at":1}"#,
+        ] {
+            std::fs::write(cache.file(), junk).unwrap();
+            assert!(cache.read().is_none());
+        }
+        // A file others could read is mended to 0600 before it is used.
+        cache.write(&token("t"));
+        std::fs::set_permissions(cache.file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(cache.read().is_some());
+        assert_eq!(
+            std::fs::metadata(cache.file())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn default_dir_prefers_the_runtime_dir() {
+        let env = Environment::empty()
+            .var("HOME", "/home/u")
+            .var("XDG_RUNTIME_DIR", "/run/user/7");
+        assert_eq!(default_dir(&env), Path::new("/run/user/7/sciauth/rucio"));
+        let env = env.without("XDG_RUNTIME_DIR");
+        assert_eq!(default_dir(&env), Path::new("/home/u/.cache/sciauth/rucio"));
+        let env = Environment::empty().uid(7).tmp("/t");
+        assert_eq!(default_dir(&env), Path::new("/t/sciauth-7/rucio"));
+    }
+
+    #[test]
+    fn the_file_name_hash_is_stable() {
+        // Other processes and other builds must name the same file.
+        assert_eq!(fnv1a(&["a", "b"]), 0xab40_d782_0d40_8076);
+    }
+}

@@ -1,0 +1,605 @@
+//! [`RucioClient`] and its builder: the Rucio client's configuration, a session, and the
+//! authenticated transport.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use sciauth_credentials::{Clock, SystemClock};
+use sciauth_transport::{HeaderValue, Method, RequestBuilder, Transport, TransportBuilder};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{CacheKey, TokenCache, default_dir};
+use crate::config::{Environment, RucioConfig};
+use crate::error::{Error, ErrorKind, Result};
+use crate::login::{ACCOUNT, AuthMethod, ClientIdentity, VO};
+use crate::session::{Inner, RucioSession, SessionInfo};
+
+/// The user agent unless set otherwise.
+const DEFAULT_USER_AGENT: &str = concat!("sciauth-rucio/", env!("CARGO_PKG_VERSION"));
+/// The Rucio client's request timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The Rucio client's `request_retries`.
+const DEFAULT_RETRIES: u32 = 3;
+/// How long before its expiry a token is renewed.
+const DEFAULT_RENEW_BEFORE: Duration = Duration::from_secs(300);
+
+/// A Rucio account, as `/accounts/whoami` describes it.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Account {
+    /// The account name, e.g. `root`.
+    pub account: String,
+    /// `USER`, `GROUP` or `SERVICE`.
+    #[serde(default)]
+    pub account_type: Option<String>,
+    /// `ACTIVE`, `SUSPENDED` or `DELETED`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The account's email address, if set.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Every other field the server sent (`created_at`, `updated_at`, ...).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A client of one Rucio server: logs in as configured and sends authenticated requests.
+///
+/// Every request carries `X-Rucio-Auth-Token` (from the [`RucioSession`]), and `X-Rucio-VO`
+/// and `X-Rucio-Account` when they are configured, as the Rucio client sends them. Cloning
+/// is cheap; clones share the session and the connections.
+///
+/// # Example
+///
+/// ```no_run
+/// use sciauth_rucio::RucioClient;
+///
+/// # async fn run() -> sciauth_rucio::Result<()> {
+/// // rucio.cfg and RUCIO_* variables, as the Python client reads them.
+/// let client = RucioClient::from_environment()?;
+/// let me = client.whoami().await?;
+/// println!("logged in to Rucio as {}", me.account);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RucioClient {
+    api: Transport,
+    session: RucioSession,
+    rucio_hosts: Vec<String>,
+    vo: Option<HeaderValue>,
+    account: Option<HeaderValue>,
+}
+
+impl RucioClient {
+    /// A builder with every setting at its default.
+    pub fn builder() -> RucioClientBuilder {
+        RucioClientBuilder::new()
+    }
+
+    /// A client configured as the Rucio client would be in this process: `rucio.cfg`
+    /// (found through `RUCIO_CONFIG`, `RUCIO_HOME`, ...) under the `RUCIO_*` environment.
+    pub fn from_environment() -> Result<Self> {
+        let env = Environment::from_process();
+        let config = RucioConfig::load(&env)?;
+        Self::builder().environment(env).config(config).build()
+    }
+
+    /// The session: its token, its non-secret [`info`](RucioSession::info), and the
+    /// credential to put on transports of your own.
+    pub fn session(&self) -> &RucioSession {
+        &self.session
+    }
+
+    /// The authenticated transport to the API host(s). Requests made on it directly carry
+    /// the token but not `X-Rucio-VO` / `X-Rucio-Account`; [`request`](Self::request) adds
+    /// those.
+    pub fn transport(&self) -> &Transport {
+        &self.api
+    }
+
+    /// The API hosts, as configured.
+    pub fn rucio_hosts(&self) -> &[String] {
+        &self.rucio_hosts
+    }
+
+    /// The current Rucio token, logging in first if needed (`sciauth token`).
+    pub async fn token(&self) -> Result<SecretString> {
+        self.session.token().await
+    }
+
+    /// Non-secret facts for listings: account, VO, auth type, auth host, token expiry.
+    pub fn info(&self) -> SessionInfo {
+        self.session.info()
+    }
+
+    /// Starts a request to the API host (a path like `accounts/root`, or an absolute URL)
+    /// with the token, `X-Rucio-VO` and `X-Rucio-Account`.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let mut request = self.api.request(method, path);
+        if let Some(vo) = &self.vo {
+            request = request.header(VO, vo.clone());
+        }
+        if let Some(account) = &self.account {
+            request = request.header(ACCOUNT, account.clone());
+        }
+        request
+    }
+
+    /// GETs `path` and decodes the JSON answer; a non-2xx answer is an
+    /// [`ErrorKind::Server`] error with Rucio's exception.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let what = format!("GET {path} on Rucio");
+        let response = self
+            .request(Method::GET, path)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| Error::from_transport(&what, e))?;
+        if !response.status().is_success() {
+            return Err(Error::from_answer(
+                ErrorKind::Server,
+                &what,
+                response.status(),
+                response.headers(),
+                response.bytes(),
+            ));
+        }
+        response
+            .json()
+            .map_err(|e| Error::new(ErrorKind::Decode, format!("{what}: {e}")).with_source(e))
+    }
+
+    /// The server's version (`GET /ping`, which needs no login).
+    pub async fn ping(&self) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Ping {
+            version: String,
+        }
+        let what = "GET ping on Rucio";
+        let response = self
+            .api
+            .get("ping")
+            .no_credential()
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| Error::from_transport(what, e))?;
+        if !response.status().is_success() {
+            return Err(Error::from_answer(
+                ErrorKind::Server,
+                what,
+                response.status(),
+                response.headers(),
+                response.bytes(),
+            ));
+        }
+        let ping: Ping = response
+            .json()
+            .map_err(|e| Error::new(ErrorKind::Decode, format!("{what}: {e}")).with_source(e))?;
+        Ok(ping.version)
+    }
+
+    /// The account this client is logged in as (`GET /accounts/whoami`, which answers with
+    /// a redirect to the account).
+    pub async fn whoami(&self) -> Result<Account> {
+        self.get_json("accounts/whoami").await
+    }
+}
+
+/// Settings for a [`RucioClient`], made by [`RucioClient::builder`].
+///
+/// Explicit setters override the [`config`](Self::config), which holds `rucio.cfg` with the
+/// environment laid over it, so the precedence is the Rucio client's: explicit arguments >
+/// environment > file. Setters take and return the builder by value; nothing is read or
+/// sent until [`build`](Self::build) (files) and the first request (the login).
+#[derive(Debug)]
+pub struct RucioClientBuilder {
+    config: RucioConfig,
+    env: Option<Environment>,
+    rucio_hosts: Option<Vec<String>>,
+    auth_hosts: Option<Vec<String>>,
+    account: Option<String>,
+    vo: Option<String>,
+    auth: Option<AuthMethod>,
+    ca_cert: Option<PathBuf>,
+    user_agent: String,
+    timeout: Duration,
+    retries: Option<u32>,
+    cache: CacheSetting,
+    clock: Arc<dyn Clock>,
+    renew_before: Duration,
+}
+
+#[derive(Debug)]
+enum CacheSetting {
+    Default,
+    Dir(PathBuf),
+    Off,
+}
+
+impl Default for RucioClientBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RucioClientBuilder {
+    /// A builder with every setting at its default. Same as [`RucioClient::builder`].
+    pub fn new() -> Self {
+        Self {
+            config: RucioConfig::default(),
+            env: None,
+            rucio_hosts: None,
+            auth_hosts: None,
+            account: None,
+            vo: None,
+            auth: None,
+            ca_cert: None,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            timeout: DEFAULT_TIMEOUT,
+            retries: None,
+            cache: CacheSetting::Default,
+            clock: Arc::new(SystemClock),
+            renew_before: DEFAULT_RENEW_BEFORE,
+        }
+    }
+
+    /// The configuration the other settings fall back on, usually
+    /// [`RucioConfig::load`]'s.
+    ///
+    /// By default, an empty one: everything must be set explicitly.
+    pub fn config(mut self, config: RucioConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The environment for WLCG token discovery (`oidc` from the config) and the default
+    /// cache directory.
+    ///
+    /// By default, this process's ([`Environment::from_process`]).
+    pub fn environment(mut self, env: Environment) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// The API server, e.g. `https://rucio.example.org`.
+    ///
+    /// By default, the config's `rucio_host`.
+    pub fn rucio_host(self, url: impl Into<String>) -> Self {
+        self.rucio_hosts([url.into()])
+    }
+
+    /// Several equivalent API servers: each request picks one at random and fails over to
+    /// the next when it cannot connect.
+    ///
+    /// By default, the config's `rucio_host` (which may list several, comma-separated).
+    pub fn rucio_hosts<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.rucio_hosts = Some(urls.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The auth server.
+    ///
+    /// By default, the config's `auth_host`, else the API hosts.
+    pub fn auth_host(self, url: impl Into<String>) -> Self {
+        self.auth_hosts([url.into()])
+    }
+
+    /// Several equivalent auth servers, with random choice and failover.
+    ///
+    /// By default, the config's `auth_host`, else the API hosts.
+    pub fn auth_hosts<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.auth_hosts = Some(urls.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The account to log in to.
+    ///
+    /// By default, the config's `account` (`RUCIO_ACCOUNT`), else none: the server picks
+    /// the identity's default account, or answers with [`ErrorKind::MultipleAccounts`].
+    pub fn account(mut self, account: impl Into<String>) -> Self {
+        self.account = Some(account.into());
+        self
+    }
+
+    /// The VO.
+    ///
+    /// By default, the config's `vo` (`RUCIO_VO`), else none (the server's default, `def`).
+    pub fn vo(mut self, vo: impl Into<String>) -> Self {
+        self.vo = Some(vo.into());
+        self
+    }
+
+    /// How to log in.
+    ///
+    /// By default, the config's `auth_type` (`RUCIO_AUTH_TYPE`) with its credentials:
+    /// `username`/`password`, `ssh_private_key` (else `~/.ssh/id_rsa`),
+    /// `client_cert`/`client_key`, the proxy, or WLCG token discovery for `oidc`.
+    pub fn auth(mut self, method: AuthMethod) -> Self {
+        self.auth = Some(method);
+        self
+    }
+
+    /// Trusts these CAs besides the platform's: a PEM file, or a directory of CA
+    /// certificates (`/etc/grid-security/certificates`).
+    ///
+    /// By default, the config's `X509_CERT_DIR` or `ca_cert`, else the platform's roots only.
+    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_cert = Some(path.into());
+        self
+    }
+
+    /// The `User-Agent` header.
+    ///
+    /// By default, `sciauth-rucio/<version>`.
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// How long one attempt of a request may take.
+    ///
+    /// By default, 600 s, as the Rucio client.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How often a request is retried after a connect error or 502/503/504.
+    ///
+    /// By default, the config's `request_retries`, else 3.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = Some(retries);
+        self
+    }
+
+    /// Keeps the token cache in this directory (created 0700).
+    ///
+    /// By default, the directory of the config's `auth_token_file_path` if set, else
+    /// `$XDG_RUNTIME_DIR/sciauth/rucio`, `$XDG_CACHE_HOME/sciauth/rucio`,
+    /// `~/.cache/sciauth/rucio`, or `/tmp/sciauth-<uid>/rucio`.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache = CacheSetting::Dir(dir.into());
+        self
+    }
+
+    /// Keeps the token in memory only: every process logs in itself.
+    ///
+    /// By default, the cache is on (OIDC tokens are never cached here: they live in
+    /// their own store).
+    pub fn no_cache(mut self) -> Self {
+        self.cache = CacheSetting::Off;
+        self
+    }
+
+    /// The clock that judges token expiry.
+    ///
+    /// By default, the system clock; tests pass a
+    /// [`ManualClock`](sciauth_credentials::ManualClock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long before its expiry a token is renewed (and a cached token no longer used).
+    ///
+    /// By default, 5 minutes.
+    pub fn renew_before(mut self, margin: Duration) -> Self {
+        self.renew_before = margin;
+        self
+    }
+
+    /// Makes the client: reads key and certificate files and sets up TLS. Does not log in.
+    ///
+    /// Fails with [`ErrorKind::Config`] for a missing host or auth type or an unusable
+    /// file, and [`ErrorKind::Credential`] for an unusable SSH key.
+    pub fn build(self) -> Result<RucioClient> {
+        let env = self.env.unwrap_or_else(Environment::from_process);
+        let config = self.config;
+        let rucio_hosts = self.rucio_hosts.unwrap_or(config.rucio_hosts.clone());
+        if rucio_hosts.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "no Rucio host: set rucio_host in [client] of rucio.cfg (found through \
+                 RUCIO_CONFIG or RUCIO_HOME), or pass the host",
+            ));
+        }
+        let auth_hosts = match self.auth_hosts {
+            Some(hosts) if !hosts.is_empty() => hosts,
+            _ if !config.auth_hosts.is_empty() => config.auth_hosts.clone(),
+            _ => rucio_hosts.clone(),
+        };
+        let account = self.account.or(config.account.clone());
+        let vo = self.vo.or(config.vo.clone());
+        let method = match self.auth {
+            Some(method) => method,
+            None => method_from_config(&config, &env)?,
+        };
+        let ca = self.ca_cert.or(config.ca_cert.clone());
+        let retries = self
+            .retries
+            .or(config.request_retries)
+            .unwrap_or(DEFAULT_RETRIES);
+
+        let common = |builder: TransportBuilder| {
+            let builder = builder
+                .user_agent(self.user_agent.clone())
+                .timeout(self.timeout)
+                .retries(retries)
+                .security_sessions(false);
+            match &ca {
+                Some(path) if path.is_dir() => builder.root_ca_dir(path),
+                Some(path) => builder.root_ca_pem_file(path),
+                None => builder,
+            }
+        };
+        // Logins never follow redirects: the password or client certificate must go to
+        // the configured auth host only.
+        let mut auth = common(Transport::builder().hosts(&auth_hosts)).follow_redirects(false);
+        auth = match method.client_identity() {
+            Some(ClientIdentity::CertAndKey(cert, key)) => auth.client_cert_pem_files(cert, key),
+            Some(ClientIdentity::Proxy(proxy)) => auth.client_proxy_pem_file(proxy),
+            None => auth,
+        };
+        let auth = auth.build().map_err(|e| build_error("the auth host", e))?;
+
+        let auth_host = {
+            let mut sorted = auth_hosts.clone();
+            sorted.sort();
+            sorted.join(",")
+        };
+        let cache = match (self.cache, method.cache_identity()) {
+            (CacheSetting::Off, _) | (_, None) => None,
+            (setting, Some(identity)) => {
+                let dir = match setting {
+                    CacheSetting::Dir(dir) => dir,
+                    _ => match config
+                        .auth_token_file_path
+                        .as_deref()
+                        .and_then(|p| p.parent())
+                    {
+                        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+                        _ => default_dir(&env),
+                    },
+                };
+                Some(TokenCache::new(
+                    dir,
+                    CacheKey {
+                        auth_host: auth_host.clone(),
+                        vo: vo.clone().unwrap_or_default(),
+                        account: account.clone().unwrap_or_default(),
+                        auth_type: method.auth_type().to_owned(),
+                        identity,
+                    },
+                ))
+            }
+        };
+        let header = |text: &Option<String>, what: &str| -> Result<Option<HeaderValue>> {
+            text.as_deref()
+                .map(|t| {
+                    HeaderValue::from_str(t).map_err(|_| {
+                        Error::new(
+                            ErrorKind::Config,
+                            format!("the {what} holds characters that cannot be sent in HTTP"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let vo_header = header(&vo, "VO")?;
+        let account_header = header(&account, "account")?;
+
+        let session = RucioSession::new(Inner {
+            method,
+            auth,
+            auth_host: auth_hosts.first().cloned().unwrap_or_default(),
+            account,
+            vo,
+            clock: self.clock,
+            renew_before: self.renew_before,
+            cache,
+            current: ArcSwapOption::empty(),
+            login_lock: tokio::sync::Mutex::new(()),
+            logins: Default::default(),
+        });
+        let api = common(Transport::builder().hosts(&rucio_hosts))
+            .shared_credential(Arc::new(session.clone()))
+            .build()
+            .map_err(|e| build_error("the Rucio host", e))?;
+        Ok(RucioClient {
+            api,
+            session,
+            rucio_hosts,
+            vo: vo_header,
+            account: account_header,
+        })
+    }
+}
+
+fn build_error(what: &str, error: sciauth_transport::Error) -> Error {
+    Error::new(
+        ErrorKind::Config,
+        format!("cannot set up the connection to {what}: {error}"),
+    )
+    .with_source(error)
+}
+
+/// The login method `rucio.cfg` and the environment describe.
+fn method_from_config(config: &RucioConfig, env: &Environment) -> Result<AuthMethod> {
+    let missing = |what: &str, auth_type: &str| {
+        Error::new(
+            ErrorKind::Config,
+            format!("auth_type {auth_type} needs {what} in [client] of rucio.cfg"),
+        )
+    };
+    match config.auth_type.as_deref() {
+        None => Err(Error::new(
+            ErrorKind::Config,
+            "no Rucio auth_type: set auth_type in [client] of rucio.cfg or RUCIO_AUTH_TYPE \
+             (userpass, ssh, x509, x509_proxy or oidc)",
+        )),
+        Some("userpass") => {
+            let username = config
+                .username
+                .clone()
+                .ok_or_else(|| missing("username", "userpass"))?;
+            let password = config
+                .password
+                .clone()
+                .ok_or_else(|| missing("password", "userpass"))?;
+            Ok(AuthMethod::userpass(username, password))
+        }
+        Some("ssh") => {
+            let key = config
+                .ssh_private_key
+                .clone()
+                .unwrap_or_else(|| env.expand("~/.ssh/id_rsa"));
+            AuthMethod::ssh_key_file(key, None)
+        }
+        Some("x509") => {
+            let cert = config
+                .client_cert
+                .clone()
+                .ok_or_else(|| missing("client_cert (or RUCIO_CLIENT_CERT)", "x509"))?;
+            let key = config
+                .client_key
+                .clone()
+                .ok_or_else(|| missing("client_key (or RUCIO_CLIENT_KEY)", "x509"))?;
+            Ok(AuthMethod::x509(cert, key))
+        }
+        Some("x509_proxy") => {
+            let proxy = config
+                .client_x509_proxy
+                .clone()
+                .ok_or_else(|| missing("client_x509_proxy (or X509_USER_PROXY)", "x509_proxy"))?;
+            Ok(AuthMethod::x509_proxy(proxy))
+        }
+        Some("oidc") => Ok(AuthMethod::oidc_discovery(env.bearer_token_discovery())),
+        Some(other @ ("gss" | "saml")) => Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "auth_type {other} is not supported by sciauth (Rucio removed saml; gss needs \
+                 Kerberos): use userpass, ssh, x509, x509_proxy or oidc"
+            ),
+        )),
+        Some(other) => Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "unknown Rucio auth_type {other:?}: use userpass, ssh, x509, x509_proxy or oidc"
+            ),
+        )),
+    }
+}

@@ -1,0 +1,574 @@
+//! [`AuthMethod`]: how a session logs in, and the login requests themselves.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use sciauth_credentials::{AuthHeader, BearerTokenDiscovery, Credential, PrivateKey, SshSigner};
+use sciauth_transport::{HeaderMap, HeaderName, HeaderValue, StatusCode, Transport};
+use secrecy::{ExposeSecret as _, SecretString};
+use ssh_key::HashAlg;
+
+use crate::error::{Error, ErrorKind, Result};
+
+pub(crate) const AUTH_TOKEN: &str = "x-rucio-auth-token";
+const AUTH_TOKEN_EXPIRES: &str = "x-rucio-auth-token-expires";
+const AUTH_ACCOUNT: &str = "x-rucio-auth-account";
+const AUTH_ACCOUNTS: &str = "x-rucio-auth-accounts";
+pub(crate) const ACCOUNT: &str = "x-rucio-account";
+pub(crate) const VO: &str = "x-rucio-vo";
+
+/// How a session proves who it is to the Rucio auth server: one of the Rucio client's
+/// `auth_type`s.
+///
+/// | constructor | `auth_type` | what is sent |
+/// |---|---|---|
+/// | [`userpass`](Self::userpass) | `userpass` | `X-Rucio-Username`, `X-Rucio-Password` to `/auth/userpass` |
+/// | [`ssh_key_file`](Self::ssh_key_file), [`ssh`](Self::ssh) | `ssh` | a signed challenge (`rsa-sha2-256`) to `/auth/ssh` |
+/// | [`x509`](Self::x509) | `x509` | a TLS client certificate to `/auth/x509` |
+/// | [`x509_proxy`](Self::x509_proxy) | `x509_proxy` | an X.509 proxy to `/auth/x509_proxy` |
+/// | [`oidc_discovery`](Self::oidc_discovery), [`oidc_credential`](Self::oidc_credential) | `oidc` | the OIDC access token itself, as `X-Rucio-Auth-Token` |
+///
+/// `Debug` never shows the password or a token.
+#[derive(Clone)]
+pub struct AuthMethod {
+    kind: Method,
+}
+
+#[derive(Clone)]
+enum Method {
+    UserPass {
+        username: String,
+        password: SecretString,
+    },
+    Ssh(SshSigner),
+    X509 {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    X509Proxy(PathBuf),
+    Oidc(OidcSource),
+}
+
+#[derive(Clone)]
+enum OidcSource {
+    Discovery(Arc<BearerTokenDiscovery>),
+    Credential(Arc<dyn Credential>),
+}
+
+impl AuthMethod {
+    /// Username and password (`userpass`).
+    pub fn userpass(username: impl Into<String>, password: SecretString) -> Self {
+        Self {
+            kind: Method::UserPass {
+                username: username.into(),
+                password,
+            },
+        }
+    }
+
+    /// An SSH key in a file (`ssh`), read now. Rucio accepts RSA keys only; `passphrase`
+    /// decrypts an encrypted key.
+    pub fn ssh_key_file(path: impl AsRef<Path>, passphrase: Option<&SecretString>) -> Result<Self> {
+        let key = PrivateKey::from_file(path.as_ref(), passphrase).map_err(|e| {
+            Error::new(
+                ErrorKind::Credential,
+                format!("cannot use the SSH key for the Rucio login: {e}"),
+            )
+            .with_source(e)
+        })?;
+        Ok(Self::ssh(key))
+    }
+
+    /// A key that signs the SSH challenge (`ssh`): a [`PrivateKey`], or an
+    /// [`AgentKey`](sciauth_credentials::AgentKey) held by an ssh-agent. Rucio accepts RSA
+    /// keys only.
+    pub fn ssh(signer: impl Into<SshSigner>) -> Self {
+        Self {
+            kind: Method::Ssh(signer.into()),
+        }
+    }
+
+    /// A TLS client certificate and its unencrypted key, both PEM (`x509`).
+    pub fn x509(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        Self {
+            kind: Method::X509 {
+                cert: cert.into(),
+                key: key.into(),
+            },
+        }
+    }
+
+    /// An X.509 proxy file: certificate, key and chain in one PEM (`x509_proxy`).
+    pub fn x509_proxy(proxy: impl Into<PathBuf>) -> Self {
+        Self {
+            kind: Method::X509Proxy(proxy.into()),
+        }
+    }
+
+    /// An OIDC access token found by WLCG Bearer Token Discovery (`oidc`), read anew at each
+    /// login, so a token that `oidc-agent` or `htgettoken` replaced is picked up.
+    pub fn oidc_discovery(discovery: BearerTokenDiscovery) -> Self {
+        Self {
+            kind: Method::Oidc(OidcSource::Discovery(Arc::new(discovery))),
+        }
+    }
+
+    /// An OIDC access token from a credential whose header is `Authorization: Bearer
+    /// <token>` (`oidc`): a token manager that refreshes it, or a fixed
+    /// [`BearerToken`](sciauth_credentials::BearerToken). When Rucio rejects the token, the
+    /// credential is told, so a token manager refreshes.
+    pub fn oidc_credential(credential: Arc<dyn Credential>) -> Self {
+        Self {
+            kind: Method::Oidc(OidcSource::Credential(credential)),
+        }
+    }
+
+    /// The Rucio `auth_type`: `userpass`, `ssh`, `x509`, `x509_proxy` or `oidc`.
+    pub fn auth_type(&self) -> &'static str {
+        match &self.kind {
+            Method::UserPass { .. } => "userpass",
+            Method::Ssh(_) => "ssh",
+            Method::X509 { .. } => "x509",
+            Method::X509Proxy(_) => "x509_proxy",
+            Method::Oidc(_) => "oidc",
+        }
+    }
+
+    /// The client certificate the auth transport must present, if any: `(cert, key)` or
+    /// `(proxy, proxy)`.
+    pub(crate) fn client_identity(&self) -> Option<ClientIdentity<'_>> {
+        match &self.kind {
+            Method::X509 { cert, key } => Some(ClientIdentity::CertAndKey(cert, key)),
+            Method::X509Proxy(proxy) => Some(ClientIdentity::Proxy(proxy)),
+            _ => None,
+        }
+    }
+
+    /// What names this identity in the token cache (never a secret): the username, the SSH
+    /// key's fingerprint, the certificate's path. `None` for OIDC, whose token lives in its
+    /// own store and is never cached here.
+    pub(crate) fn cache_identity(&self) -> Option<String> {
+        match &self.kind {
+            Method::UserPass { username, .. } => Some(username.clone()),
+            Method::Ssh(SshSigner::Key(key)) => {
+                Some(key.public_key().fingerprint(HashAlg::Sha256).to_string())
+            }
+            Method::Ssh(SshSigner::Agent(key)) => {
+                Some(key.public_key().fingerprint(HashAlg::Sha256).to_string())
+            }
+            Method::X509 { cert, key } => Some(format!(
+                "{}|{}",
+                absolute(cert).display(),
+                absolute(key).display()
+            )),
+            Method::X509Proxy(proxy) => Some(absolute(proxy).display().to_string()),
+            Method::Oidc(_) => None,
+        }
+    }
+
+    /// Logs in at the auth host (through `auth`), or, for OIDC, fetches the access token.
+    pub(crate) async fn login(
+        &self,
+        auth: &Transport,
+        target: &LoginTarget<'_>,
+        now: SystemTime,
+    ) -> Result<SessionToken> {
+        match &self.kind {
+            Method::UserPass { username, password } => {
+                let request = target
+                    .request(auth, "auth/userpass")
+                    .header("X-Rucio-Username", username.as_str())
+                    .sensitive_header("X-Rucio-Password", password.expose_secret());
+                login_answer(request.send().await, target, now, self.auth_type())
+            }
+            Method::Ssh(signer) => {
+                let account = target.account.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Config,
+                        "the Rucio ssh login needs an account (account in rucio.cfg, \
+                         RUCIO_ACCOUNT, or --account): the server asks for it with the challenge",
+                    )
+                })?;
+                let challenge = self.ssh_challenge(auth, target, account).await?;
+                let signature = signer.sign_ssh(challenge.as_bytes()).await.map_err(|e| {
+                    Error::new(
+                        ErrorKind::Credential,
+                        format!("signing the Rucio SSH challenge failed: {e}"),
+                    )
+                    .with_source(e)
+                })?;
+                let request = target
+                    .request(auth, "auth/ssh")
+                    .sensitive_header("X-Rucio-SSH-Signature", STANDARD.encode(signature));
+                login_answer(request.send().await, target, now, self.auth_type())
+            }
+            Method::X509 { .. } => {
+                let request = target.request(auth, "auth/x509");
+                login_answer(request.send().await, target, now, self.auth_type())
+            }
+            Method::X509Proxy(_) => {
+                let request = target.request(auth, "auth/x509_proxy");
+                login_answer(request.send().await, target, now, self.auth_type())
+            }
+            Method::Oidc(source) => source.token(None).await,
+        }
+    }
+
+    /// For OIDC: tells the token's source that Rucio rejected it and takes its new token.
+    /// Other methods log in again instead.
+    pub(crate) async fn oidc_rejected(&self, sent: &SessionToken) -> Option<Result<SessionToken>> {
+        match &self.kind {
+            Method::Oidc(source) => Some(source.token(sent.source_header.as_ref()).await),
+            _ => None,
+        }
+    }
+
+    async fn ssh_challenge(
+        &self,
+        auth: &Transport,
+        target: &LoginTarget<'_>,
+        account: &str,
+    ) -> Result<String> {
+        let what = format!(
+            "the Rucio SSH challenge request to {} for account {account}",
+            target.host
+        );
+        let response = target
+            .request(auth, "auth/ssh_challenge_token")
+            .send()
+            .await
+            .map_err(|e| Error::from_transport(&what, e))?;
+        if !response.status().is_success() {
+            return Err(Error::from_answer(
+                refused_or_server(response.status()),
+                &what,
+                response.status(),
+                response.headers(),
+                response.bytes(),
+            ));
+        }
+        header_text(response.headers(), "x-rucio-ssh-challenge-token").ok_or_else(|| {
+            Error::new(
+                ErrorKind::Decode,
+                format!("{what}: the answer has no X-Rucio-SSH-Challenge-Token header"),
+            )
+        })
+    }
+}
+
+impl fmt::Debug for AuthMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("AuthMethod");
+        d.field("auth_type", &self.auth_type());
+        match &self.kind {
+            Method::UserPass { username, .. } => d
+                .field("username", username)
+                .field("password", &"[redacted]"),
+            Method::Ssh(signer) => d.field("signer", signer),
+            Method::X509 { cert, key } => d.field("cert", cert).field("key", key),
+            Method::X509Proxy(proxy) => d.field("proxy", proxy),
+            Method::Oidc(OidcSource::Discovery(discovery)) => d.field("discovery", discovery),
+            Method::Oidc(OidcSource::Credential(credential)) => d.field("credential", credential),
+        };
+        d.finish()
+    }
+}
+
+pub(crate) enum ClientIdentity<'a> {
+    CertAndKey(&'a Path, &'a Path),
+    Proxy(&'a Path),
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// Where a login goes and which account and VO it asks for.
+pub(crate) struct LoginTarget<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) account: Option<&'a str>,
+    pub(crate) vo: Option<&'a str>,
+}
+
+impl LoginTarget<'_> {
+    fn request(&self, auth: &Transport, path: &str) -> sciauth_transport::RequestBuilder {
+        let mut request = auth.get(path).no_credential();
+        if let Some(account) = self.account {
+            request = request.header(ACCOUNT, account);
+        }
+        if let Some(vo) = self.vo {
+            request = request.header(VO, vo);
+        }
+        request
+    }
+
+    fn describe(&self, auth_type: &str) -> String {
+        match self.account {
+            Some(account) => format!(
+                "Rucio {auth_type} login at {} as account {account}",
+                self.host
+            ),
+            None => format!("Rucio {auth_type} login at {}", self.host),
+        }
+    }
+}
+
+/// A Rucio session token, with the header made once for every request.
+#[derive(Clone)]
+pub(crate) struct SessionToken {
+    pub(crate) token: SecretString,
+    pub(crate) header: AuthHeader,
+    pub(crate) expires_at: Option<SystemTime>,
+    /// The account the server granted (`X-Rucio-Auth-Account`), when it said.
+    pub(crate) account: Option<String>,
+    /// For OIDC, the `Authorization` header the token came from, to tell its source.
+    pub(crate) source_header: Option<AuthHeader>,
+}
+
+impl SessionToken {
+    pub(crate) fn new(
+        token: SecretString,
+        expires_at: Option<SystemTime>,
+        account: Option<String>,
+    ) -> Result<Self> {
+        let value = HeaderValue::from_str(token.expose_secret()).map_err(|_| {
+            Error::new(
+                ErrorKind::Decode,
+                "the Rucio token holds characters that cannot be sent in an HTTP header",
+            )
+        })?;
+        Ok(Self {
+            header: AuthHeader::new(HeaderName::from_static(AUTH_TOKEN), value),
+            token,
+            expires_at,
+            account,
+            source_header: None,
+        })
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionToken")
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("account", &self.account)
+            .finish()
+    }
+}
+
+fn refused_or_server(status: StatusCode) -> ErrorKind {
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        ErrorKind::LoginRefused
+    } else {
+        ErrorKind::Server
+    }
+}
+
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Turns the auth server's answer into a token, the 206 list of accounts, or Rucio's error.
+fn login_answer(
+    sent: sciauth_transport::Result<sciauth_transport::Response>,
+    target: &LoginTarget<'_>,
+    now: SystemTime,
+    auth_type: &str,
+) -> Result<SessionToken> {
+    let what = target.describe(auth_type);
+    let response = sent.map_err(|e| Error::from_transport(&what, e))?;
+    let status = response.status();
+    let headers = response.headers();
+    if status == StatusCode::PARTIAL_CONTENT {
+        let mut accounts: Vec<String> = header_text(headers, AUTH_ACCOUNTS)
+            .map(|list| crate::config::split_hosts(list.as_str()))
+            .unwrap_or_default();
+        if accounts.is_empty() {
+            accounts = serde_json::from_slice(response.bytes()).unwrap_or_default();
+        }
+        return Err(Error::multiple_accounts(&what, accounts));
+    }
+    if !status.is_success() {
+        return Err(Error::from_answer(
+            refused_or_server(status),
+            &what,
+            status,
+            headers,
+            response.bytes(),
+        ));
+    }
+    let token = header_text(headers, AUTH_TOKEN).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Decode,
+            format!("{what}: HTTP {status} without an X-Rucio-Auth-Token header"),
+        )
+    })?;
+    let expires_at = match header_text(headers, AUTH_TOKEN_EXPIRES) {
+        Some(text) => match parse_expires(&text) {
+            Some(at) => Some(at),
+            None => {
+                tracing::warn!(
+                    value = %text,
+                    "cannot read X-Rucio-Auth-Token-Expires; assuming Rucio's 1 hour lifetime"
+                );
+                Some(now + DEFAULT_TOKEN_LIFETIME)
+            }
+        },
+        None => Some(now + DEFAULT_TOKEN_LIFETIME),
+    };
+    tracing::debug!(
+        host = target.host,
+        auth_type,
+        account = target.account,
+        "logged in to Rucio"
+    );
+    SessionToken::new(
+        SecretString::from(token),
+        expires_at,
+        header_text(headers, AUTH_ACCOUNT),
+    )
+}
+
+/// The Rucio server's token lifetime (fixed in Rucio 41), assumed when the answer does not
+/// say.
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Reads `X-Rucio-Auth-Token-Expires`: `%a, %d %b %Y %H:%M:%S UTC` (RFC 1123 with `UTC` for
+/// `GMT`), or seconds since the epoch (the form `/auth/oidc_refresh` sends).
+pub(crate) fn parse_expires(text: &str) -> Option<SystemTime> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return UNIX_EPOCH.checked_add(Duration::from_secs(seconds));
+    }
+    let gmt = match text.strip_suffix("UTC") {
+        Some(stem) => format!("{}GMT", stem),
+        None => text.to_owned(),
+    };
+    httpdate::parse_http_date(&gmt).ok()
+}
+
+impl OidcSource {
+    /// The access token, from discovery or from the credential (told first that Rucio
+    /// rejected `rejected`, if given).
+    async fn token(&self, rejected: Option<&AuthHeader>) -> Result<SessionToken> {
+        let (token, source_header) = match self {
+            Self::Discovery(discovery) => {
+                let found = discovery.discover().map_err(|e| {
+                    Error::new(
+                        ErrorKind::Credential,
+                        format!("looking for a bearer token (WLCG discovery) failed: {e}"),
+                    )
+                    .with_source(e)
+                })?;
+                let found = found.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Credential,
+                        "no bearer token for the Rucio oidc login: set BEARER_TOKEN or \
+                         BEARER_TOKEN_FILE, or put one in $XDG_RUNTIME_DIR/bt_u<uid> or \
+                         /tmp/bt_u<uid> (oidc-agent, htgettoken and `sciauth token` write there)",
+                    )
+                })?;
+                (found.token().clone(), None)
+            }
+            Self::Credential(credential) => {
+                let failed = |e: sciauth_credentials::Error| {
+                    Error::new(
+                        ErrorKind::Credential,
+                        format!("the OIDC token source for the Rucio login failed: {e}"),
+                    )
+                    .with_source(e)
+                };
+                if rejected.is_some() {
+                    credential.rejected(rejected).await.map_err(failed)?;
+                }
+                let header = credential.header().await.map_err(failed)?.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Credential,
+                        "the OIDC token source for the Rucio login gave no header",
+                    )
+                })?;
+                let token = header
+                    .value()
+                    .to_str()
+                    .ok()
+                    .and_then(|v| {
+                        v.strip_prefix("Bearer ")
+                            .or_else(|| v.strip_prefix("bearer "))
+                    })
+                    .map(|v| SecretString::from(v.trim().to_owned()))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Credential,
+                            "the OIDC token source for the Rucio login gave a header that is \
+                             not `Bearer <token>`",
+                        )
+                    })?;
+                (token, Some(header))
+            }
+        };
+        let expires_at = jwt_expiry(token.expose_secret());
+        let mut session = SessionToken::new(token, expires_at, None)?;
+        session.source_header = source_header;
+        Ok(session)
+    }
+}
+
+/// The `exp` claim of a JWT, read without checking the signature (only to renew in time;
+/// the server checks the token). `None` for anything else.
+fn jwt_expiry(token: &str) -> Option<SystemTime> {
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        exp: u64,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rucio_expiry_dates_parse() {
+        let at = parse_expires("Mon, 23 Nov 2026 12:09:26 UTC").unwrap();
+        assert_eq!(at, UNIX_EPOCH + Duration::from_secs(1_795_435_766));
+        assert_eq!(
+            parse_expires("1795435766"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_795_435_766))
+        );
+        for bad in ["", "tomorrow", "Mon, 99 Nov 2026 12:09:26 UTC", "\u{fffd}"] {
+            assert_eq!(parse_expires(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn jwt_expiry_is_read_without_verifying() {
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"x","exp":1700000000}"#);
+        let token = format!("eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln");
+        assert_eq!(
+            jwt_expiry(&token),
+            Some(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        );
+        assert_eq!(jwt_expiry("root-rucio-test-unknown-abc"), None);
+        assert_eq!(jwt_expiry("a.!!!.b"), None);
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let method = AuthMethod::userpass("alice", SecretString::from("hunter2-secret"));
+        let shown = format!("{method:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("alice") && shown.contains("userpass"));
+    }
+}

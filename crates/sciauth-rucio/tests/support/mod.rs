@@ -1,0 +1,212 @@
+//! Helpers for the integration tests: the real Rucio server (`tests/peers/rucio`), real
+//! `ssh-keygen` and a real `ssh-agent`.
+
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(
+    unreachable_pub,
+    reason = "shared by test binaries, which are crate roots"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The peer scripts.
+fn peer_dir() -> PathBuf {
+    workspace_root().join("tests/peers/rucio")
+}
+
+/// The Rucio server venv: `install.sh` makes it if missing (idempotent, 0.1 s when warm).
+fn venv() -> PathBuf {
+    let output = Command::new(peer_dir().join("install.sh"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("tests/peers/rucio/install.sh runs (needs python3-venv; `cargo xtask setup`)");
+    assert!(
+        output.status.success(),
+        "tests/peers/rucio/install.sh failed; run `cargo xtask setup`"
+    );
+    PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+/// A real Rucio server on 127.0.0.1, stopped on drop (and by its watchdog when this test
+/// process ends, should drop never run).
+pub struct Peer {
+    python: PathBuf,
+    pub dir: tempfile::TempDir,
+    pub info: Value,
+}
+
+impl Peer {
+    /// Starts a server with these SSH public keys registered for root, and the TLS front
+    /// end for x509 when `x509`.
+    pub fn start(ssh_pubkeys: &[&Path], x509: bool) -> Self {
+        let python = venv().join("bin/python");
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = Command::new(&python);
+        command
+            .arg(peer_dir().join("peer.py"))
+            .arg("start")
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--watch-pid")
+            .arg(std::process::id().to_string());
+        for key in ssh_pubkeys {
+            command.arg("--ssh-pubkey").arg(key);
+        }
+        if x509 {
+            command.arg("--x509");
+        }
+        let output = command
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("peer.py runs");
+        assert!(output.status.success(), "peer.py start failed");
+        let info: Value = serde_json::from_slice(&output.stdout).expect("peer.py prints JSON");
+        Self { python, dir, info }
+    }
+
+    pub fn url(&self) -> &str {
+        self.info["url"].as_str().unwrap()
+    }
+
+    pub fn x509_url(&self) -> &str {
+        self.info["x509_url"].as_str().unwrap()
+    }
+
+    pub fn path(&self, field: &str) -> PathBuf {
+        PathBuf::from(self.info[field].as_str().unwrap())
+    }
+
+    pub fn text(&self, field: &str) -> String {
+        self.info[field].as_str().unwrap().to_owned()
+    }
+
+    fn control(&self, args: &[&str]) -> String {
+        let output = Command::new(&self.python)
+            .arg(peer_dir().join("peer.py"))
+            .args(args)
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "peer.py {args:?} failed");
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Tokens ever issued to `account`: the number of successful logins.
+    pub fn logins(&self, account: &str) -> u64 {
+        self.control(&["count-tokens", "--account", account])
+            .parse()
+            .unwrap()
+    }
+
+    /// Expires `account`'s tokens in the server's DB (and its validation cache).
+    pub fn expire_tokens(&self, account: &str) {
+        self.control(&["expire-tokens", "--account", account]);
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.python)
+            .arg(peer_dir().join("peer.py"))
+            .arg("stop")
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs `ssh-keygen` for an RSA key (PEM when `pem`), returns the private key path.
+pub fn rsa_key(dir: &Path, name: &str, pem: bool) -> PathBuf {
+    let path = dir.join(name);
+    let mut command = Command::new("ssh-keygen");
+    command
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", name, "-f"])
+        .arg(&path);
+    if pem {
+        command.args(["-m", "PEM"]);
+    }
+    let status = command
+        .stdin(Stdio::null())
+        .status()
+        .expect("ssh-keygen runs (package openssh-client)");
+    assert!(status.success(), "ssh-keygen failed");
+    path
+}
+
+pub fn pub_path(private: &Path) -> PathBuf {
+    let mut name = private.as_os_str().to_owned();
+    name.push(".pub");
+    name.into()
+}
+
+/// A real `ssh-agent` on a socket in a temporary directory, killed on drop.
+pub struct Agent {
+    child: Child,
+    pub socket: PathBuf,
+}
+
+impl Agent {
+    pub fn start(dir: &Path) -> Self {
+        let socket = dir.join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssh-agent runs (package openssh-client)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(
+                Instant::now() < deadline,
+                "ssh-agent did not create its socket"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Self { child, socket }
+    }
+
+    pub fn add(&self, key: &Path) {
+        let status = Command::new("ssh-add")
+            .arg("-q")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "ssh-add {} failed", key.display());
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An address on 127.0.0.1 where nothing listens (bound, then released).
+pub fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
