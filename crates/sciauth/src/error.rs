@@ -18,6 +18,9 @@ pub enum ErrorKind {
     Transport,
     /// Getting or keeping an OAuth token failed; see the source, a `sciauth_tokens::Error`.
     Tokens,
+    /// A Rucio login or request failed; see [`Error::rucio_error`] for Rucio's own
+    /// exception.
+    Rucio,
     /// The server did not accept the credential.
     AuthenticationFailed,
     /// The server answered something this client cannot use.
@@ -64,6 +67,12 @@ impl Error {
         self.source.as_deref()?.downcast_ref()
     }
 
+    /// The Rucio error underneath, if a Rucio login or request failed (to read its kind,
+    /// Rucio's exception, or the accounts of a 206).
+    pub fn rucio_error(&self) -> Option<&crate::rucio::Error> {
+        self.source.as_deref()?.downcast_ref()
+    }
+
     /// The HTTP status, if the server answered with an error status.
     pub fn status(&self) -> Option<crate::transport::StatusCode> {
         self.transport_error().and_then(|e| e.status())
@@ -83,7 +92,8 @@ macro_rules! from_lower {
 from_lower!(
     crate::credentials::Error => Credentials,
     crate::transport::Error => Transport,
-    crate::tokens::Error => Tokens
+    crate::tokens::Error => Tokens,
+    crate::rucio::Error => Rucio
 );
 
 impl fmt::Display for Error {
@@ -113,5 +123,26 @@ impl StdError for Error {
             (None, Some(source)) => source.source(),
             (_, source) => source.as_deref().map(|s| s as &(dyn StdError + 'static)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rucio::{Environment, RucioClient};
+
+    #[test]
+    fn rucio_errors_keep_their_kind_and_message() {
+        let rucio = RucioClient::builder()
+            .environment(Environment::empty())
+            .build()
+            .unwrap_err();
+        let error = Error::from(rucio);
+        assert_eq!(error.kind(), ErrorKind::Rucio);
+        assert_eq!(
+            error.rucio_error().unwrap().kind(),
+            crate::rucio::ErrorKind::Config
+        );
+        assert!(error.to_string().contains("no Rucio host"), "{error}");
     }
 }

@@ -9,6 +9,7 @@
 //! | [`credentials`] | what goes into a request's auth header: passwords, tokens, SSH-key JWTs |
 //! | [`transport`] | HTTP carrying a credential and UNICORE user preferences |
 //! | [`tokens`] | OAuth 2.0 / OIDC grants: login, refresh, exchange, revoke |
+//! | [`rucio`] | Rucio logins (userpass, ssh, x509, x509_proxy, oidc), a token cache shared by processes, `rucio.cfg` |
 //! | [`unicore`] | a UNICORE REST client: who am I, server-issued tokens |
 //!
 //! # Example
@@ -39,6 +40,7 @@
 //! breaking change.
 
 pub use sciauth_credentials as credentials;
+pub use sciauth_rucio as rucio;
 pub use sciauth_tokens as tokens;
 pub use sciauth_transport as transport;
 
