@@ -139,7 +139,9 @@ impl TransportBuilder {
 
     /// Several equivalent base URLs (replicas of one service, as in Rucio's client
     /// configuration). Each request picks one at random and fails over to the next when it
-    /// cannot connect or times out; nothing is remembered between requests.
+    /// cannot connect, or when it times out and may be retried (a POST that timed out may
+    /// have been processed, so it is not sent elsewhere). Nothing is remembered between
+    /// requests.
     ///
     /// By default, there are none (see [`base_url`](Self::base_url)).
     pub fn hosts<I, S>(mut self, urls: I) -> Self

@@ -20,7 +20,8 @@
 //! idempotent requests on connect errors and 502/503/504 (honouring `Retry-After`), follows
 //! redirects without taking secrets to other hosts, refuses response bodies over a size
 //! limit, and verifies TLS with the platform's roots plus any you add (a grid CA directory,
-//! say); client certificates and X.509 proxies work too.
+//! say); client certificates and X.509 proxies work too. It speaks HTTP/1.1, which every
+//! service in scope serves (no HTTP/2 stack to build).
 //!
 //! # Example
 //!

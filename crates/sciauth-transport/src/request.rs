@@ -280,7 +280,7 @@ impl RequestBuilder {
     // Not an `async fn`: everything that can be decided up front is, here, so that the future
     // holds only what the exchange needs (a smaller future is cheaper to move).
     pub fn send(self) -> impl Future<Output = Result<Response>> + Send + 'static {
-        let planned = self.plan();
+        let mut planned = self.plan();
         let span = match &planned {
             Ok(plan) => tracing::debug_span!(
                 "http_request",
@@ -292,7 +292,6 @@ impl RequestBuilder {
             ),
             Err(_) => tracing::Span::none(),
         };
-        let mut planned = planned;
         async move {
             // Borrowed, not moved out: a move would give the plan a second place in the
             // future.
@@ -490,9 +489,13 @@ impl Plan {
                     let auth = match credential.ready_header() {
                         Ready::Header(header) => Some(header),
                         Ready::NoHeader => None,
-                        Ready::NotReady => fetch_header(&**credential)
-                            .await
-                            .map_err(|e| e.with_request(&method, &url))?,
+                        Ready::NotReady => match fetch_header(&**credential).await {
+                            Ok(header) => header,
+                            Err(error) => {
+                                finish(attempt, None);
+                                return Err(error.with_request(&method, &url));
+                            }
+                        },
                     };
                     // A header the caller set explicitly wins.
                     auth.filter(|auth| {

@@ -194,3 +194,23 @@ fn grid_ca_directories_are_read_for_certificates_only() {
         );
     }
 }
+
+#[test]
+fn the_public_types_can_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<crate::Transport>();
+    send_sync::<crate::Response>();
+    send_sync::<crate::Error>();
+    send_sync::<crate::Preferences>();
+    send::<crate::RequestBuilder>(
+        &crate::Transport::builder()
+            .build()
+            .unwrap()
+            .get("http://h/"),
+    );
+    // The futures too, so that requests can be spawned.
+    let transport = crate::Transport::builder().build().unwrap();
+    send(&transport.get("http://h/").send());
+    send(&transport.get_json::<serde_json::Value>("http://h/"));
+}
