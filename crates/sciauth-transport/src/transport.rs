@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::builder::{ClientRecipe, TransportBuilder};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, ShownUrl};
 use crate::preferences::Preferences;
 use crate::request::RequestBuilder;
 use crate::session::SessionStore;
@@ -312,7 +312,7 @@ impl fmt::Debug for Transport {
                 &settings
                     .base_urls
                     .iter()
-                    .map(Url::as_str)
+                    .map(|url| ShownUrl(url).to_string())
                     .collect::<Vec<_>>(),
             )
             .field("credential", &self.inner.credential)
