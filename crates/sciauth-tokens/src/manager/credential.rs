@@ -106,6 +106,9 @@ impl fmt::Debug for TokenCredential {
 #[async_trait]
 impl Credential for TokenCredential {
     async fn header(&self) -> sciauth_credentials::Result<Option<AuthHeader>> {
+        if let Ready::Header(header) = self.ready_header() {
+            return Ok(Some(header));
+        }
         let served = self
             .manager
             .serve(&self.request, Goal::Valid)

@@ -1014,3 +1014,146 @@ fn not_refreshable(key: &GrantKey, stored: Option<&StoredGrant>, request: &Token
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::ProviderMetadata;
+    use crate::store::memory::MemoryStore;
+    use crate::{Issuer, OAuthClient};
+    use sciauth_credentials::ManualClock;
+
+    #[test]
+    fn refresh_ahead_is_the_larger_of_a_minute_and_a_tenth_jittered_at_most_half() {
+        let secs = Duration::from_secs;
+        assert_eq!(refresh_ahead(secs(600), 0.0), secs(60));
+        let most = refresh_ahead(secs(600), 0.999_999);
+        assert!(most > secs(89) && most < secs(90), "{most:?}");
+        assert_eq!(refresh_ahead(secs(3600), 0.0), secs(360));
+        assert_eq!(refresh_ahead(secs(3600), 0.5), secs(450));
+        assert_eq!(refresh_ahead(secs(60), 0.0), secs(30));
+        assert_eq!(refresh_ahead(secs(100), 1.0), secs(50));
+        assert_eq!(refresh_ahead(Duration::ZERO, 0.3), Duration::ZERO);
+    }
+
+    const NOW: u64 = 1_700_000_000;
+
+    /// A manager on a memory store holding `grant` (JSON), for a client no request reaches.
+    async fn offline_manager(grant: serde_json::Value) -> TokenManager {
+        let clock = Arc::new(ManualClock::at_unix(NOW));
+        let url = "https://idp.example.test";
+        let metadata =
+            ProviderMetadata::new(url, url::Url::parse(&format!("{url}/token")).unwrap());
+        let issuer = Issuer::builder(url)
+            .metadata(metadata)
+            .clock(clock)
+            .build()
+            .await
+            .unwrap();
+        let store = MemoryStore::new();
+        let grant: StoredGrant = serde_json::from_value(grant).unwrap();
+        store.put(&grant).await.unwrap();
+        TokenManager::builder(store)
+            .client(OAuthClient::builder(issuer, "native-app").build())
+            .build()
+    }
+
+    fn access_token(audience: Option<&str>, expires_at: u64) -> serde_json::Value {
+        serde_json::json!({
+            "access_token": "at", "token_type": "Bearer", "issued_at": expires_at - 600,
+            "expires_at": expires_at, "scopes": ["read"], "audience": audience,
+        })
+    }
+
+    #[tokio::test]
+    async fn what_cannot_be_refreshed_fails_with_the_reason_without_asking_anyone() {
+        let base = |refresh: Option<&str>, refresh_exp: Option<u64>, tokens: serde_json::Value| {
+            serde_json::json!({
+                "version": 1, "issuer": "https://idp.example.test", "client_id": "native-app",
+                "account": "alice", "refresh_token": refresh, "refresh_expires_at": refresh_exp,
+                "scopes": ["read"], "updated_at": NOW, "access_tokens": tokens,
+            })
+        };
+        let request = TokenRequest::new("alice");
+
+        // Expired, no refresh token.
+        let manager = offline_manager(base(
+            None,
+            None,
+            serde_json::json!([access_token(None, NOW - 1)]),
+        ))
+        .await;
+        let error = manager.get(&request).await.unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::TokensExpired, "{error}");
+
+        // Valid, but for less time than asked, no refresh token.
+        let manager = offline_manager(base(
+            None,
+            None,
+            serde_json::json!([access_token(None, NOW + 100)]),
+        ))
+        .await;
+        assert!(manager.get(&request).await.is_ok());
+        let error = manager
+            .get(&request.clone().min_valid(Duration::from_secs(200)))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::TokensExpired, "{error}");
+
+        // Another audience, no refresh token.
+        let error = manager
+            .get(&request.clone().audience("https://other.example.test"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::ScopesMismatch, "{error}");
+
+        // A refresh token known to have expired.
+        let manager = offline_manager(base(
+            Some("rt"),
+            Some(NOW - 1),
+            serde_json::json!([access_token(None, NOW - 1)]),
+        ))
+        .await;
+        let error = manager.get(&request).await.unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::TokensExpired, "{error}");
+
+        // A scope the grant does not have: refused before any request.
+        let manager = offline_manager(base(Some("rt"), None, serde_json::json!([]))).await;
+        let error = manager
+            .get(&request.clone().scopes(["write"]))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::ScopesMismatch, "{error}");
+        assert!(error.to_string().contains("write"), "{error}");
+
+        // Nothing for another account.
+        let error = manager.get(&TokenRequest::new("bob")).await.unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::NoSavedTokens, "{error}");
+        let error = manager.get(&TokenRequest::new("")).await.unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::InvalidInput, "{error}");
+        let error = manager
+            .get(&TokenRequest::new("alice").issuer("https://elsewhere.example.test"))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::InvalidInput, "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_longest_lived_matching_token_is_served() {
+        let mut older = access_token(Some("https://api.example.test"), NOW + 300);
+        older["access_token"] = "older".into();
+        let mut newer = access_token(Some("https://api.example.test"), NOW + 500);
+        newer["access_token"] = "newer".into();
+        let manager = offline_manager(serde_json::json!({
+            "version": 1, "issuer": "https://idp.example.test", "client_id": "native-app",
+            "account": "alice", "updated_at": NOW, "access_tokens": [older, newer],
+        }))
+        .await;
+        let token = manager
+            .get(&TokenRequest::new("alice").audience("https://api.example.test"))
+            .await
+            .unwrap();
+        assert_eq!(token.access_token().expose_secret(), "newer");
+        assert_eq!(token.audience(), Some("https://api.example.test"));
+    }
+}

@@ -12,6 +12,7 @@ use crate::{AT_TTL, login, manager, native_app, refreshes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_tasks_asking_for_an_expired_token_cause_one_refresh() {
+    let logs = crate::logs();
     let idp = Idp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::starting_now());
@@ -52,4 +53,13 @@ async fn a_thousand_tasks_asking_for_an_expired_token_cause_one_refresh() {
         stored.refresh_token().unwrap().expose_secret(),
         first.refresh_token().unwrap().expose_secret()
     );
+
+    // Logs (at every level) say what happened, never with a token in them.
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(logged.contains("refreshing"), "{logged}");
+    for token in [&first, &tokens[0]] {
+        assert!(!logged.contains(token.access_token().expose_secret()));
+        assert!(!logged.contains(token.refresh_token().unwrap().expose_secret()));
+        assert!(!logged.contains(token.id_token().unwrap().expose_secret()));
+    }
 }
