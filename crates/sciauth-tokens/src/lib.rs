@@ -4,8 +4,9 @@
 //!
 //! This crate sits above `sciauth-transport` (which carries its HTTP requests) and
 //! `sciauth-credentials` (whose `Clock` judges expiry), and below the facade `sciauth`, which
-//! is what most applications want: it keeps tokens, refreshes them and hands them to
-//! requests. Depend on this crate directly to run grants yourself.
+//! is what most applications want: it wires the token manager of this crate to requests and
+//! logins. Depend on this crate directly to run grants yourself, or to keep tokens with a
+//! [`TokenManager`] over a [`TokenStore`] of your own.
 //!
 //! | what | how |
 //! |---|---|

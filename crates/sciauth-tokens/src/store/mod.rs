@@ -489,6 +489,11 @@ pub trait TokenStore: fmt::Debug + Send + Sync {
 
 /// The exclusive lock on one key of a [`TokenStore`], with access to that key. Dropping it
 /// unlocks.
+///
+/// The manager calls [`release`](Self::release) when it is done and simply drops the lock on
+/// an error path, so both must unlock: a database backend whose unlock is async can end the
+/// connection's session (which frees a session-level advisory lock) or spawn the unlock in
+/// `Drop`.
 #[async_trait]
 pub trait LockedGrant: fmt::Debug + Send {
     /// The locked key.

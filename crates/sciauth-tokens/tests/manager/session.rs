@@ -153,3 +153,80 @@ async fn client_credentials_tokens_are_fetched_stored_and_reused() {
     );
     assert_eq!(idp.counts().await["requests"]["client_credentials"], 2);
 }
+
+#[tokio::test]
+async fn a_refresh_token_the_provider_no_longer_accepts_means_tokens_expired_and_is_kept() {
+    let idp = Idp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let manager = manager(idp.issuer(), dir.path(), clock.clone()).await;
+    let request = TokenRequest::new("alice").scopes(["openid", "offline_access"]);
+    let token = login(&manager, &request, &[]).await;
+    // Revoked behind the manager's back (another tool, an administrator).
+    let client = native_app(&issuer(idp.issuer(), clock.clone()).await);
+    client.revoke_token(&token).await.unwrap();
+
+    clock.advance(crate::AT_TTL);
+    let error = manager.get(&request).await.unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::TokensExpired, "{error}");
+    assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidGrant));
+    assert!(error.to_string().contains("log in again"), "{error}");
+    assert!(
+        !error
+            .to_string()
+            .contains(token.refresh_token().unwrap().expose_secret())
+    );
+    // Nothing is dropped: the grant stays until a login replaces it or a logout ends it.
+    let stored = manager.stored(&request).await.unwrap().unwrap();
+    assert_eq!(
+        stored.refresh_token().unwrap().expose_secret(),
+        token.refresh_token().unwrap().expose_secret()
+    );
+}
+
+#[tokio::test]
+async fn a_grant_without_refresh_token_gets_other_audiences_by_token_exchange() {
+    let idp = Idp::start().await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let issuer = issuer(idp.issuer(), clock.clone()).await;
+    let service = sciauth_tokens::OAuthClient::builder(issuer, "cc-basic")
+        .auth(sciauth_tokens::ClientAuth::secret_basic("cc-basic-secret"))
+        .audience_parameter(sciauth_tokens::AudienceParameter::Resource)
+        .build();
+    let own = service.client_credentials().send().await.unwrap();
+    let manager = sciauth_tokens::TokenManager::builder(sciauth_tokens::MemoryStore::new())
+        .client(sciauth_tokens::ClientConfig::new(service).token_exchange(true))
+        .build();
+    let account = TokenRequest::new("svc");
+    manager.save(&account, own.clone()).await.unwrap();
+
+    let other = account
+        .clone()
+        .scopes(["other:read"])
+        .audience(crate::OTHER);
+    let exchanged = manager.get(&other).await.unwrap();
+    assert_eq!(
+        crate::claims(exchanged.access_token().expose_secret())["aud"],
+        "other-api"
+    );
+    let counts = idp.counts().await;
+    assert_eq!(
+        counts["success"]["urn:ietf:params:oauth:grant-type:token-exchange"], 1,
+        "{counts}"
+    );
+    // Stored beside the original: asked again, no new exchange.
+    let again = manager.get(&other).await.unwrap();
+    assert_eq!(
+        again.access_token().expose_secret(),
+        exchanged.access_token().expose_secret()
+    );
+    let own_again = manager.get(&account).await.unwrap();
+    assert_eq!(
+        own_again.access_token().expose_secret(),
+        own.access_token().expose_secret()
+    );
+    assert_eq!(
+        idp.counts().await["requests"]["urn:ietf:params:oauth:grant-type:token-exchange"],
+        1
+    );
+}
