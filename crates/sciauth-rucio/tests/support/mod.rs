@@ -8,8 +8,7 @@
 )]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
@@ -148,60 +147,10 @@ pub fn rsa_key(dir: &Path, name: &str, pem: bool) -> PathBuf {
     path
 }
 
-pub fn pub_path(private: &Path) -> PathBuf {
-    let mut name = private.as_os_str().to_owned();
-    name.push(".pub");
-    name.into()
-}
-
-/// A real `ssh-agent` on a socket in a temporary directory, killed on drop.
-pub struct Agent {
-    child: Child,
-    pub socket: PathBuf,
-}
-
-impl Agent {
-    pub fn start(dir: &Path) -> Self {
-        let socket = dir.join("agent.sock");
-        let child = Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("ssh-agent runs (package openssh-client)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !socket.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "ssh-agent did not create its socket"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Self { child, socket }
-    }
-
-    pub fn add(&self, key: &Path) {
-        let status = Command::new("ssh-add")
-            .arg("-q")
-            .arg(key)
-            .env("SSH_AUTH_SOCK", &self.socket)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "ssh-add {} failed", key.display());
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+#[path = "../../../sciauth-credentials/tests/support/ssh_agent.rs"]
+mod ssh_agent;
+#[allow(unused_imports, reason = "not every test binary starts an agent")]
+pub use ssh_agent::{Agent, pub_path};
 
 /// An address on 127.0.0.1 where nothing listens (bound, then released).
 pub fn refused_url() -> String {
