@@ -404,6 +404,18 @@ impl Error {
         self.inner.path.as_deref()
     }
 
+    /// Whether only a new login gets past this error: nothing is stored
+    /// ([`ErrorKind::NoSavedTokens`]), the stored tokens expired for good
+    /// ([`ErrorKind::TokensExpired`]), or they lack the scopes or audience asked for
+    /// ([`ErrorKind::ScopesMismatch`]). fair-research-login groups the same three as
+    /// `LoadError`.
+    pub fn needs_login(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::NoSavedTokens | ErrorKind::TokensExpired | ErrorKind::ScopesMismatch
+        )
+    }
+
     /// Whether retrying the same request later may succeed: a transport failure, a 5xx or
     /// 429 answer, or `temporarily_unavailable` / `server_error`.
     pub fn is_transient(&self) -> bool {

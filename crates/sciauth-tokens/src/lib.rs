@@ -21,6 +21,7 @@
 //! | a token that is simply there | [`TokenManager::get`] with a [`TokenRequest`] (scopes, audience, minimum time left): stored, refreshed ahead of expiry, single-flight across tasks and processes |
 //! | log in, out, list | [`TokenManager::login`], [`TokenManager::logout`], [`TokenManager::list`]; DIRAC-style [`TokenManager::update`], [`TokenManager::delete`] |
 //! | a transport's credential | [`TokenManager::credential`] (a [`TokenCredential`]) |
+//! | answer from the store without discovery or TLS | [`ClientConfig::lazy`]: the client is built when a grant first needs it |
 //!
 //! Every grant returns a [`Token`]: access token, refresh token, ID token, absolute expiry,
 //! granted scopes, audience, issuer and client, in a versioned JSON shape a store can keep.

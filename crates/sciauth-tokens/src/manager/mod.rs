@@ -46,18 +46,73 @@ const BACKGROUND_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// let service = ClientConfig::new(client).client_credentials(true);
 /// # }
 /// ```
-#[derive(Clone, Debug)]
+///
+/// # Lazy clients
+///
+/// Answering from the store needs only the issuer and the client id, which make the
+/// grant's key; the client itself (OIDC discovery, a TLS setup) is needed only when a grant
+/// must run. [`ClientConfig::lazy`] names the issuer and client id and gives a function that
+/// builds the client, called at most once (again after a failure), on the first refresh,
+/// exchange, login or logout. A command that prints a cached token (`sciauth token`) so
+/// never discovers the provider nor builds a TLS client.
+///
+/// ```no_run
+/// # use sciauth_tokens::{ClientConfig, Issuer, OAuthClient};
+/// let config = ClientConfig::lazy("https://iam.example.org/", "my-cli", || async {
+///     let issuer = Issuer::discover("https://iam.example.org/").await?;
+///     Ok(OAuthClient::builder(issuer, "my-cli").build())
+/// });
+/// ```
+#[derive(Clone)]
 pub struct ClientConfig {
-    client: OAuthClient,
+    issuer: String,
+    client_id: String,
+    client: ClientSource,
     client_credentials: bool,
     token_exchange: bool,
+}
+
+type BuildClient =
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<OAuthClient>> + Send>> + Send + Sync;
+
+#[derive(Clone)]
+enum ClientSource {
+    Ready(OAuthClient),
+    Lazy {
+        build: Arc<BuildClient>,
+        built: Arc<tokio::sync::OnceCell<OAuthClient>>,
+    },
 }
 
 impl ClientConfig {
     /// A configuration for `client` that only refreshes what a login stored.
     pub fn new(client: OAuthClient) -> Self {
         Self {
-            client,
+            issuer: client.issuer().issuer().to_owned(),
+            client_id: client.client_id().to_owned(),
+            client: ClientSource::Ready(client),
+            client_credentials: false,
+            token_exchange: false,
+        }
+    }
+
+    /// A configuration for the client `client_id` at `issuer` that `build` makes when a
+    /// grant first needs it (see [lazy clients](Self#lazy-clients)). The client `build`
+    /// returns must be that client at that issuer (spelled the same way), or the grant fails
+    /// with [`ErrorKind::InvalidInput`]. The manager's clock is then the system clock unless
+    /// [`TokenManagerBuilder::clock`] says otherwise.
+    pub fn lazy<F, Fut>(issuer: impl Into<String>, client_id: impl Into<String>, build: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<OAuthClient>> + Send + 'static,
+    {
+        Self {
+            issuer: issuer.into(),
+            client_id: client_id.into(),
+            client: ClientSource::Lazy {
+                build: Arc::new(move || Box::pin(build())),
+                built: Arc::default(),
+            },
             client_credentials: false,
             token_exchange: false,
         }
@@ -79,9 +134,63 @@ impl ClientConfig {
         self
     }
 
-    /// The client.
-    pub fn client(&self) -> &OAuthClient {
-        &self.client
+    /// The issuer, as configured.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The client, if it is built: always for [`new`](Self::new), after the first grant for
+    /// [`lazy`](Self::lazy).
+    pub fn built_client(&self) -> Option<&OAuthClient> {
+        match &self.client {
+            ClientSource::Ready(client) => Some(client),
+            ClientSource::Lazy { built, .. } => built.get(),
+        }
+    }
+
+    /// The client, building a lazy one now if it is not yet built.
+    pub async fn client(&self) -> Result<OAuthClient> {
+        let (build, built) = match &self.client {
+            ClientSource::Ready(client) => return Ok(client.clone()),
+            ClientSource::Lazy { build, built } => (build, built),
+        };
+        let client = built
+            .get_or_try_init(|| async {
+                let client = build().await?;
+                if client.issuer().issuer() != self.issuer || client.client_id() != self.client_id {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!(
+                            "the client built for {} ({}) is {} ({}) instead",
+                            self.issuer,
+                            self.client_id,
+                            client.issuer().issuer(),
+                            client.client_id()
+                        ),
+                    ));
+                }
+                tracing::debug!(issuer = %self.issuer, client_id = %self.client_id, "client built");
+                Ok(client)
+            })
+            .await?;
+        Ok(client.clone())
+    }
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("built", &self.built_client().is_some())
+            .field("client_credentials", &self.client_credentials)
+            .field("token_exchange", &self.token_exchange)
+            .finish()
     }
 }
 
@@ -237,7 +346,8 @@ impl TokenManagerBuilder {
     }
 
     /// The clock that judges expiry. By default, the first client's issuer clock (so that
-    /// the manager and the grants agree), or the system clock.
+    /// the manager and the grants agree), or the system clock when there is no client or the
+    /// first is [lazy](ClientConfig::lazy).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -261,8 +371,11 @@ impl TokenManagerBuilder {
     /// The manager.
     pub fn build(self) -> TokenManager {
         let clock = self.clock.unwrap_or_else(|| match self.clients.first() {
-            Some(config) => config.client.issuer().clock().clone(),
-            None => Arc::new(SystemClock),
+            Some(ClientConfig {
+                client: ClientSource::Ready(client),
+                ..
+            }) => client.issuer().clock().clone(),
+            _ => Arc::new(SystemClock),
         });
         TokenManager {
             inner: Arc::new(Shared {
@@ -350,7 +463,7 @@ impl TokenManager {
         Fut: Future<Output = Result<Token>>,
     {
         let config = self.config(request)?;
-        let token = run(config.client.clone()).await?;
+        let token = run(config.client().await?).await?;
         self.replace(config, request, token).await
     }
 
@@ -405,7 +518,10 @@ impl TokenManager {
                 revocation_error: None,
             });
         };
-        let revocation = revoke(&config.client, &grant).await;
+        let revocation = match config.client().await {
+            Ok(client) => revoke(&client, &grant).await,
+            Err(error) => Err(error),
+        };
         locked.delete().await?;
         locked.release().await?;
         state.snapshot.store(None);
@@ -464,17 +580,17 @@ impl TokenManager {
         let matches = |config: &&ClientConfig| {
             request
                 .requested_issuer()
-                .is_none_or(|issuer| config.client.issuer().issuer() == issuer)
+                .is_none_or(|issuer| config.issuer == issuer)
                 && request
                     .requested_client_id()
-                    .is_none_or(|id| config.client.client_id() == id)
+                    .is_none_or(|id| config.client_id == id)
         };
         self.inner.clients.iter().find(matches).ok_or_else(|| {
             let configured: Vec<String> = self
                 .inner
                 .clients
                 .iter()
-                .map(|c| format!("{} ({})", c.client.issuer().issuer(), c.client.client_id()))
+                .map(|c| format!("{} ({})", c.issuer, c.client_id))
                 .collect();
             Error::new(
                 ErrorKind::InvalidInput,
@@ -630,7 +746,8 @@ impl TokenManager {
         if config.token_exchange
             && let Some(subject) = stored.as_ref().and_then(|g| best_subject(g, now, self))
         {
-            let mut exchange = config.client.exchange(subject, token_type::ACCESS_TOKEN);
+            let client = config.client().await?;
+            let mut exchange = client.exchange(subject, token_type::ACCESS_TOKEN);
             if !request.requested_scopes().is_empty() {
                 exchange = exchange.scopes(request.requested_scopes().iter());
             }
@@ -641,7 +758,8 @@ impl TokenManager {
             return self.persist(locked, stored, token, request).await;
         }
         if config.client_credentials {
-            let mut grant = config.client.client_credentials();
+            let client = config.client().await?;
+            let mut grant = client.client_credentials();
             if !request.requested_scopes().is_empty() {
                 grant = grant.scopes(request.requested_scopes().iter());
             }
@@ -663,7 +781,8 @@ impl TokenManager {
         let refresh_token = grant.refresh_token().cloned().ok_or_else(|| {
             Error::new(ErrorKind::NoRefreshToken, "the grant has no refresh token")
         })?;
-        let mut refresh = config.client.refresh_with(refresh_token);
+        let client = config.client().await?;
+        let mut refresh = client.refresh_with(refresh_token);
         if !request.requested_scopes().is_empty() {
             refresh = refresh.scopes(request.requested_scopes().iter());
         }
@@ -710,15 +829,15 @@ impl TokenManager {
         request: &TokenRequest,
         token: Token,
     ) -> Result<Token> {
-        let expected_issuer = config.client.issuer().issuer();
-        if token.issuer() != expected_issuer || token.client_id() != config.client.client_id() {
+        let expected_issuer = config.issuer();
+        if token.issuer() != expected_issuer || token.client_id() != config.client_id() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
                     "the token was issued by {} to client {}, not by {expected_issuer} to {}",
                     token.issuer(),
                     token.client_id(),
-                    config.client.client_id()
+                    config.client_id()
                 ),
             ));
         }
@@ -742,13 +861,14 @@ impl TokenManager {
             .filter(|old| {
                 grant.refresh_token().map(ExposeSecret::expose_secret) != Some(old.expose_secret())
             });
-        if let Some(old) = replaced
-            && let Err(error) = config
-                .client
-                .revoke(old, Some(TokenTypeHint::RefreshToken))
-                .await
-        {
-            tracing::warn!(%key, %error, "the replaced refresh token could not be revoked");
+        if let Some(old) = replaced {
+            let revoked = match config.client().await {
+                Ok(client) => client.revoke(old, Some(TokenTypeHint::RefreshToken)).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = revoked {
+                tracing::warn!(%key, %error, "the replaced refresh token could not be revoked");
+            }
         }
         tracing::info!(%key, scopes = %grant.scopes(), "tokens stored");
         Ok(grant.token(&grant.access_tokens()[0]))
@@ -894,11 +1014,7 @@ fn refresh_ahead(lifetime: Duration, jitter: f64) -> Duration {
 }
 
 fn key_of(config: &ClientConfig, request: &TokenRequest) -> GrantKey {
-    GrantKey::new(
-        config.client.issuer().issuer(),
-        config.client.client_id(),
-        request.account(),
-    )
+    GrantKey::new(config.issuer(), config.client_id(), request.account())
 }
 
 /// A valid access token of `grant` to exchange: the one that lives longest.
@@ -1129,13 +1245,84 @@ mod tests {
         // Nothing for another account.
         let error = manager.get(&TokenRequest::new("bob")).await.unwrap_err();
         assert_eq!(error.kind(), &ErrorKind::NoSavedTokens, "{error}");
+        assert!(error.needs_login());
         let error = manager.get(&TokenRequest::new("")).await.unwrap_err();
         assert_eq!(error.kind(), &ErrorKind::InvalidInput, "{error}");
+        assert!(!error.needs_login());
         let error = manager
             .get(&TokenRequest::new("alice").issuer("https://elsewhere.example.test"))
             .await
             .unwrap_err();
         assert_eq!(error.kind(), &ErrorKind::InvalidInput, "{error}");
+    }
+
+    /// A lazy configuration of native-app whose builds are counted; the client it builds
+    /// reaches nothing (port 9 refuses), or is for `client_id`.
+    fn counted_lazy(client_id: &'static str, builds: Arc<AtomicU64>) -> ClientConfig {
+        ClientConfig::lazy("https://idp.example.test", "native-app", move || {
+            builds.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let url = "https://idp.example.test";
+                let token_endpoint = url::Url::parse("http://127.0.0.1:9/token").unwrap();
+                let issuer = Issuer::builder(url)
+                    .metadata(ProviderMetadata::new(url, token_endpoint))
+                    .build()
+                    .await?;
+                Ok(OAuthClient::builder(issuer, client_id).build())
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn a_lazy_client_is_built_only_when_a_grant_must_run() {
+        let builds = Arc::new(AtomicU64::new(0));
+        let store = MemoryStore::new();
+        let grant = |expires_at: u64| {
+            serde_json::from_value::<StoredGrant>(serde_json::json!({
+                "version": 1, "issuer": "https://idp.example.test", "client_id": "native-app",
+                "account": "alice", "refresh_token": "rt", "scopes": ["read"],
+                "updated_at": NOW, "access_tokens": [access_token(None, expires_at)],
+            }))
+            .unwrap()
+        };
+        store.put(&grant(NOW + 600)).await.unwrap();
+        let manager = TokenManager::builder(store)
+            .client(counted_lazy("native-app", builds.clone()))
+            .clock(Arc::new(ManualClock::at_unix(NOW)))
+            .build();
+        let request = TokenRequest::new("alice");
+
+        // From the store: the key needs no client.
+        let token = manager.get(&request).await.unwrap();
+        assert_eq!(token.access_token().expose_secret(), "at");
+        assert_eq!(builds.load(Ordering::SeqCst), 0);
+        assert!(manager.inner.clients[0].built_client().is_none());
+
+        // A refresh needs the client: built once, then kept.
+        let needs_refresh = request.clone().min_valid(Duration::from_secs(3600));
+        let error = manager.get(&needs_refresh).await.unwrap_err();
+        assert_eq!(error.kind(), &ErrorKind::Transport, "{error}");
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        manager.get(&needs_refresh).await.unwrap_err();
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert!(manager.inner.clients[0].built_client().is_some());
+
+        // A build that makes another client than the one named fails the grant, and is
+        // tried again next time.
+        let wrong_builds = Arc::new(AtomicU64::new(0));
+        let store = MemoryStore::new();
+        store.put(&grant(NOW - 1)).await.unwrap();
+        let manager = TokenManager::builder(store)
+            .client(counted_lazy("someone-else", wrong_builds.clone()))
+            .clock(Arc::new(ManualClock::at_unix(NOW)))
+            .build();
+        for expected_builds in [1, 2] {
+            let error = manager.get(&request).await.unwrap_err();
+            assert_eq!(error.kind(), &ErrorKind::InvalidInput, "{error}");
+            assert!(error.to_string().contains("someone-else"), "{error}");
+            assert_eq!(wrong_builds.load(Ordering::SeqCst), expected_builds);
+        }
+        assert!(format!("{:?}", manager.inner.clients[0]).contains("built: false"));
     }
 
     #[tokio::test]
