@@ -147,6 +147,49 @@ impl OAuthClient {
         .await
     }
 
+    /// A [`Token`] from a token response this client's grant produced elsewhere, as if it
+    /// had arrived now: another program logged the user in and hands the result over (DIRAC's
+    /// `updateToken`). `body` is the token endpoint's JSON (`access_token`, `token_type`,
+    /// `expires_in`, `refresh_token`, `id_token`, `scope`, ...); the token is recorded as
+    /// issued by this client's issuer to this client. Nothing is checked with the provider.
+    ///
+    /// Fails with [`ErrorKind::InvalidInput`] when `body` is not a token response; the
+    /// message never quotes it.
+    pub fn token_from_response(&self, body: &[u8]) -> Result<Token> {
+        let response: TokenResponse = serde_json::from_slice(body).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "not a token response (it needs access_token and token_type; error at \
+                     line {} column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        let issued_at = self.now();
+        Ok(Token {
+            access_token: SecretString::from(response.access_token),
+            token_type: response.token_type,
+            refresh_token: response.refresh_token.map(SecretString::from),
+            id_token: response.id_token.map(SecretString::from),
+            issued_at,
+            expires_at: response
+                .expires_in
+                .map(|s| issued_at + Duration::from_secs(s)),
+            scopes: response
+                .scope
+                .as_deref()
+                .map(Scopes::parse)
+                .unwrap_or_default(),
+            audience: None,
+            issuer: self.inner.issuer.issuer().to_owned(),
+            client_id: self.inner.client_id.clone(),
+            issued_token_type: response.issued_token_type,
+            extra: response.extra,
+        })
+    }
+
     /// Adds client authentication to `form`; returns the `Authorization` value, if any.
     pub(crate) fn authenticate(&self, form: &mut Form) -> Result<Option<SecretString>> {
         let audience = &self.inner.issuer.metadata().token_endpoint;

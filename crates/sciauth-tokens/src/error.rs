@@ -247,6 +247,9 @@ pub enum ErrorKind {
     IssuerMismatch,
     /// An ID token failed validation (signature, issuer, audience, expiry, nonce, algorithm).
     InvalidIdToken,
+    /// A JWT access token presented to a resource server failed validation (signature,
+    /// issuer, audience, expiry, algorithm), or is not a JWT.
+    InvalidAccessToken,
     /// No key in the provider's JWKS matches the token's `kid`, even after fetching it again.
     UnknownSigningKey,
     /// The user did not finish the login in time (code flow or device flow).

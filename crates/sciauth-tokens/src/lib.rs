@@ -17,6 +17,7 @@
 //! | keep going | [`OAuthClient::refresh`] (rotation-aware) |
 //! | delegate, narrow, re-target | [`OAuthClient::exchange`] (RFC 8693) |
 //! | end or inspect | [`OAuthClient::revoke`] (RFC 7009), [`OAuthClient::introspect`] (RFC 7662) |
+//! | accept bearer tokens (a resource server) | [`Issuer::validate_access_token`] (JWT, RFC 9068) |
 //! | keep tokens | [`TokenStore`]: [`FileStore`] (default), [`MemoryStore`], `SqliteStore` (feature `sqlite`) |
 //! | a token that is simply there | [`TokenManager::get`] with a [`TokenRequest`] (scopes, audience, minimum time left): stored, refreshed ahead of expiry, single-flight across tasks and processes |
 //! | log in, out, list | [`TokenManager::login`], [`TokenManager::logout`], [`TokenManager::list`]; DIRAC-style [`TokenManager::update`], [`TokenManager::delete`] |
@@ -64,6 +65,7 @@
 //! The minimum is the `rust-version` in the workspace `Cargo.toml`; raising it is not a
 //! breaking change.
 
+pub use crate::access_token::AccessTokenClaims;
 pub use crate::client::{AudienceParameter, OAuthClient, OAuthClientBuilder};
 pub use crate::client_auth::{ClientAuth, PrivateKeyJwt};
 pub use crate::error::{Error, ErrorKind, OAuthError, OAuthErrorCode, Result, StoreErrorKind};
@@ -104,6 +106,7 @@ pub use secrecy;
 /// Re-exported because endpoints are [`url::Url`]s.
 pub use url;
 
+mod access_token;
 mod client;
 mod client_auth;
 mod error;
@@ -117,6 +120,7 @@ mod loopback;
 mod manager;
 mod metadata;
 mod pkce;
+pub mod service;
 mod sleep;
 mod store;
 mod token;

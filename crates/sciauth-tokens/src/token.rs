@@ -214,6 +214,13 @@ impl Token {
         self.id_token.as_ref()
     }
 
+    /// When the refresh token expires, if known: from the response's `refresh_expires_in`
+    /// (Keycloak; `0` means an offline token that does not expire) or the `exp` of a JWT
+    /// refresh token. `None` without a refresh token or when nothing says.
+    pub fn refresh_expires_at(&self) -> Option<SystemTime> {
+        crate::store::refresh_token_expiry(self)
+    }
+
     /// When the response arrived, by the client's clock.
     pub fn issued_at(&self) -> SystemTime {
         self.issued_at

@@ -4,6 +4,7 @@
 #[path = "../support/idp.rs"]
 mod idp;
 
+mod access_token;
 mod client_credentials;
 mod code;
 mod device;

@@ -1,0 +1,217 @@
+//! Validation of JWT access tokens (RFC 9068) by a resource server: a service that accepts
+//! bearer tokens from its callers checks them against the issuer's JWKS.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::Validation;
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::issuer::Issuer;
+
+/// How much clock skew between the issuer and this machine a token's `exp`, `nbf` and `iat`
+/// are allowed.
+const LEEWAY: Duration = Duration::from_secs(30);
+
+/// The claims of a validated JWT access token.
+#[derive(Clone, Debug, Deserialize)]
+pub struct AccessTokenClaims {
+    iss: String,
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    aud: Vec<String>,
+    exp: u64,
+    #[serde(default)]
+    iat: Option<u64>,
+    #[serde(default)]
+    nbf: Option<u64>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(flatten)]
+    other: Map<String, Value>,
+}
+
+impl AccessTokenClaims {
+    /// `iss`: the issuer, equal to the one that validated it.
+    pub fn issuer(&self) -> &str {
+        &self.iss
+    }
+    /// `sub`: the user, or for a client-credentials token usually the client.
+    pub fn subject(&self) -> Option<&str> {
+        self.sub.as_deref()
+    }
+    /// `aud`: the resource servers the token is for.
+    pub fn audience(&self) -> &[String] {
+        &self.aud
+    }
+    /// `exp`, as a time.
+    pub fn expires_at(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(self.exp)
+    }
+    /// `iat`, as a time, if present.
+    pub fn issued_at(&self) -> Option<SystemTime> {
+        self.iat.map(|t| UNIX_EPOCH + Duration::from_secs(t))
+    }
+    /// `client_id` (RFC 9068): the client the token was issued to, if present.
+    pub fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
+    }
+    /// `scope`, split into scopes (empty when absent).
+    pub fn scopes(&self) -> crate::Scopes {
+        self.scope
+            .as_deref()
+            .map(crate::Scopes::parse)
+            .unwrap_or_default()
+    }
+    /// Every other claim (`wlcg.groups`, `eduperson_entitlement`, `act`, ...).
+    pub fn other(&self) -> &Map<String, Value> {
+        &self.other
+    }
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => Vec::new(),
+        Some(OneOrMany::One(one)) => vec![one],
+        Some(OneOrMany::Many(many)) => many,
+    })
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidAccessToken, message)
+}
+
+impl Issuer {
+    /// Validates a JWT access token presented to a resource server whose identifier is
+    /// `audience`: the signature by a key from this issuer's JWKS with the algorithm that key
+    /// is for (never `none`, never HMAC), `iss` equal to this issuer, `audience` among `aud`,
+    /// `exp` (and `nbf`, `iat` when present) against this issuer's clock with 30 s of skew.
+    ///
+    /// Opaque (non-JWT) access tokens fail with [`ErrorKind::InvalidAccessToken`]; check
+    /// those with [`OAuthClient::introspect`](crate::OAuthClient::introspect). The token
+    /// never appears in an error.
+    pub async fn validate_access_token(
+        &self,
+        token: &str,
+        audience: &str,
+    ) -> Result<AccessTokenClaims> {
+        let alg = crate::id_token::header_algorithm(token, "access token").map_err(invalid)?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| invalid("the access token's header is malformed").with_source(e))?;
+        let key = self
+            .signing_key(header.kid.as_deref(), alg)
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidIdToken => {
+                    let message = e.to_string();
+                    e.with_kind(ErrorKind::InvalidAccessToken, message)
+                }
+                _ => e,
+            })?;
+        let mut validation = Validation::new(alg);
+        // Time and audience are checked below, against the injectable clock.
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, &key, &validation)
+            .map_err(|e| {
+                invalid(
+                    "the access token's signature does not verify with the issuer's key, or \
+                     its claims are malformed (it needs iss and exp)",
+                )
+                .with_source(e)
+            })?
+            .claims;
+        check_claims(&claims, self.issuer(), audience, self.clock().now())?;
+        Ok(claims)
+    }
+}
+
+/// The checks after the signature: issuer, audience, time.
+fn check_claims(
+    claims: &AccessTokenClaims,
+    issuer: &str,
+    audience: &str,
+    now: SystemTime,
+) -> Result<()> {
+    if claims.iss != issuer {
+        return Err(invalid(format!(
+            "the access token was issued by {:?}, not by {issuer:?}",
+            claims.iss
+        )));
+    }
+    if !claims.aud.iter().any(|a| a == audience) {
+        return Err(invalid(format!(
+            "the access token is for {:?}, not for {audience:?}",
+            claims.aud
+        )));
+    }
+    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let leeway = LEEWAY.as_secs();
+    if now >= claims.exp.saturating_add(leeway) {
+        return Err(invalid(format!(
+            "the access token expired {} s ago",
+            now - claims.exp
+        )));
+    }
+    for (name, at) in [("nbf", claims.nbf), ("iat", claims.iat)] {
+        if let Some(at) = at
+            && at > now.saturating_add(leeway)
+        {
+            return Err(invalid(format!(
+                "the access token's {name} is {} s in the future; check this machine's clock",
+                at - now
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(value: Value) -> AccessTokenClaims {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn issuer_audience_and_time_are_checked() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let good = claims(serde_json::json!({
+            "iss": "https://idp", "sub": "alice", "aud": ["https://svc", "other"],
+            "exp": 1_700_000_100u64, "iat": 1_699_999_000u64, "scope": "a b"
+        }));
+        assert!(check_claims(&good, "https://idp", "https://svc", now).is_ok());
+        assert_eq!(good.scopes().to_string(), "a b");
+        let e = check_claims(&good, "https://elsewhere", "https://svc", now).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidAccessToken);
+        assert!(e.to_string().contains("issued by"), "{e}");
+        let e = check_claims(&good, "https://idp", "https://nope", now).unwrap_err();
+        assert!(e.to_string().contains("not for"), "{e}");
+        let later = now + Duration::from_secs(131);
+        let e = check_claims(&good, "https://idp", "https://svc", later).unwrap_err();
+        assert!(e.to_string().contains("expired"), "{e}");
+        // Within the skew allowance it is still valid.
+        let skewed = now + Duration::from_secs(120);
+        assert!(check_claims(&good, "https://idp", "https://svc", skewed).is_ok());
+        let single = claims(serde_json::json!({
+            "iss": "https://idp", "aud": "https://svc", "exp": 1_700_000_100u64,
+            "nbf": 1_700_000_500u64
+        }));
+        let e = check_claims(&single, "https://idp", "https://svc", now).unwrap_err();
+        assert!(e.to_string().contains("nbf"), "{e}");
+        let none = claims(serde_json::json!({"iss": "https://idp", "exp": 1_700_000_100u64}));
+        assert!(check_claims(&none, "https://idp", "https://svc", now).is_err());
+    }
+}
