@@ -73,6 +73,14 @@ impl Error {
         self.source.as_deref()?.downcast_ref()
     }
 
+    /// Whether only a new login gets past this error: no tokens are stored, they expired for
+    /// good, or they lack the scopes asked for (the token errors `NoSavedTokens`,
+    /// `TokensExpired`, `ScopesMismatch`; fair-research-login's `LoadError`).
+    pub fn needs_login(&self) -> bool {
+        self.tokens_error()
+            .is_some_and(crate::tokens::Error::needs_login)
+    }
+
     /// The HTTP status, if the server answered with an error status.
     pub fn status(&self) -> Option<crate::transport::StatusCode> {
         self.transport_error().and_then(|e| e.status())

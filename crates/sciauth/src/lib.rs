@@ -11,6 +11,12 @@
 //! | [`tokens`] | OAuth 2.0 / OIDC grants: login, refresh, exchange, revoke |
 //! | [`rucio`] | Rucio logins (userpass, ssh, x509, x509_proxy, oidc), a token cache shared by processes, `rucio.cfg` |
 //! | [`unicore`] | a UNICORE REST client: who am I, server-issued tokens |
+//! | [`native`] | [`NativeClient`]: fair-research-login's login-once-keep-tokens client, for any OIDC provider |
+//!
+//! A bearer token that grid tools left for each other (xrootd, gfal, davix, HTCondor) is a
+//! credential too: [`discover_bearer_token`] looks where WLCG Bearer Token Discovery says, in
+//! its order (`BEARER_TOKEN`, `BEARER_TOKEN_FILE`, `$XDG_RUNTIME_DIR/bt_u$UID`,
+//! `/tmp/bt_u$UID`), and [`write_bearer_token_file`] leaves one there (0600, atomic).
 //!
 //! # Example
 //!
@@ -44,10 +50,15 @@ pub use sciauth_rucio as rucio;
 pub use sciauth_tokens as tokens;
 pub use sciauth_transport as transport;
 
-pub use crate::credentials::{Credential, create_credential};
+pub use crate::credentials::{
+    BearerTokenDiscovery, Credential, create_credential, discover_bearer_token,
+    write_bearer_token_file,
+};
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::native::{LoginOptions, NativeClient};
 pub use crate::tokens::{Issuer, OAuthClient, Token};
 pub use crate::transport::{Preferences, Transport};
 
 mod error;
+pub mod native;
 pub mod unicore;
