@@ -12,7 +12,10 @@ Exit codes:
   3  bad configuration or input (profile, key file, preference)
   4  login required (no stored token, or it expired and cannot be refreshed)
   5  refused by the identity provider or the server (bad credentials, revoked token)
-  6  network failure (connection, DNS, TLS, timeout)";
+  6  network failure (connection, DNS, TLS, timeout)
+
+Profiles live in $XDG_CONFIG_HOME/sciauth/config.toml (~/.config/sciauth/config.toml),
+or the file --config or SCIAUTH_CONFIG names.";
 
 /// Authentication for research computing: log in to OAuth 2.0 / OIDC providers, print a
 /// valid token, sign UNICORE JWTs with SSH keys, make authenticated requests.
@@ -23,21 +26,132 @@ pub(crate) struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
 
+    #[command(flatten)]
+    pub(crate) selection: ProfileSelection,
+
     #[command(subcommand)]
     pub(crate) command: Command,
 }
 
+/// Which configuration file and profile a command uses.
+#[derive(Debug, Args)]
+pub(crate) struct ProfileSelection {
+    /// The configuration file (default: $XDG_CONFIG_HOME/sciauth/config.toml).
+    #[arg(long, global = true, env = "SCIAUTH_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The profile to use (default: the file's default_profile, or its only profile).
+    #[arg(
+        long,
+        short = 'p',
+        global = true,
+        env = "SCIAUTH_PROFILE",
+        value_name = "NAME"
+    )]
+    pub(crate) profile: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Log in to the profile's identity provider and keep the tokens.
+    Login(LoginArgs),
+    /// Print a valid access token (refreshed if needed) on stdout, and nothing else.
+    Token(TokenArgs),
+    /// Exchange the profile's token for one with fewer scopes or another audience (RFC 8693).
+    Exchange(ExchangeArgs),
+    /// Revoke the profile's tokens at the provider and delete them.
+    Logout,
+    /// List the profiles and their tokens (never the tokens themselves).
+    List(ListArgs),
     /// Print a JWT signed with an SSH key, as UNICORE and the UFTP Authserver accept it.
     Jwt(JwtArgs),
     /// Make an HTTP request with a credential, like curl.
     Request(RequestArgs),
+    /// Rucio commands for a rucio profile.
+    #[command(subcommand)]
+    Rucio(RucioCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LoginArgs {
+    /// Use the device flow: open a URL on any device and enter a code (default without a
+    /// display or over SSH).
+    #[arg(long, conflicts_with = "browser")]
+    pub(crate) device: bool,
+
+    /// Use the browser flow with a loopback redirect (a pasted address over SSH).
+    #[arg(long)]
+    pub(crate) browser: bool,
+
+    /// Print the login URL instead of opening a browser.
+    #[arg(long)]
+    pub(crate) no_browser: bool,
+
+    /// Scopes to ask for instead of the profile's (repeatable, or space-separated).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+
+    /// Log in even if stored tokens cover the scopes.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// Scopes the token must have (repeatable, or space-separated; default: any the login
+    /// gave).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+
+    /// The audience the token is for (default: the profile's).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub(crate) audience: Option<String>,
+
+    /// The token must stay valid at least this long; a shorter-lived one is refreshed.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub(crate) min_valid: u64,
+
+    /// Print the token with its expiry, scopes and audience as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Write the token to the WLCG discovery file ($BEARER_TOKEN_FILE, else
+    /// $XDG_RUNTIME_DIR/bt_u<uid>, else /tmp/bt_u<uid>; 0600) instead of printing it.
+    #[arg(long)]
+    pub(crate) write_discovery: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ExchangeArgs {
+    /// Scopes to ask for (repeatable, or space-separated).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+
+    /// The audience of the new token.
+    #[arg(long, value_name = "AUDIENCE")]
+    pub(crate) audience: Option<String>,
+
+    /// Print the new token with its expiry, scopes and audience as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RucioCommand {
+    /// Print the Rucio account the profile logs in as.
+    Whoami,
 }
 
 /// Where an SSH-key JWT comes from.
@@ -101,6 +215,14 @@ pub(crate) struct RequestArgs {
     /// BEARER_TOKEN_FILE, $XDG_RUNTIME_DIR/bt_u$UID, /tmp/bt_u$UID).
     #[arg(long, conflicts_with = "identity")]
     pub(crate) discovery: bool,
+
+    /// Scopes the profile's token must have (oidc profiles).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+
+    /// The audience of the profile's token (oidc profiles; default: the profile's).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub(crate) audience: Option<String>,
 
     /// Extra CA certificates (a PEM file, or a directory such as
     /// /etc/grid-security/certificates).

@@ -79,7 +79,20 @@ fn transport_exit(e: &sciauth::transport::Error) -> Exit {
     match e.kind() {
         K::Timeout | K::Connect | K::Tls => Exit::Network,
         K::Status if matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) => Exit::Refused,
-        K::Credential => Exit::LoginRequired,
+        K::Credential => {
+            // A token manager's or Rucio session's failure lies underneath.
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                if let Some(tokens) = cause.downcast_ref::<sciauth::tokens::Error>() {
+                    return tokens_exit(tokens);
+                }
+                if let Some(rucio) = cause.downcast_ref::<sciauth::rucio::Error>() {
+                    return rucio_exit(rucio);
+                }
+                source = cause.source();
+            }
+            Exit::LoginRequired
+        }
         K::InvalidPreference | K::Builder => Exit::BadConfig,
         _ => Exit::Failure,
     }
@@ -92,7 +105,7 @@ fn with_hint(exit: Exit, message: String) -> Failure {
         Exit::Refused => {
             failure.hint("the server refused the credential; check it, or log in again")
         }
-        Exit::LoginRequired => failure.hint("log in with `sciauth login`"),
+        Exit::LoginRequired => failure.hint("log in with `sciauth login` (and --profile NAME)"),
         _ => failure,
     }
 }
@@ -105,6 +118,12 @@ impl From<sciauth::transport::Error> for Failure {
 
 impl From<sciauth::Error> for Failure {
     fn from(e: sciauth::Error) -> Self {
+        if let Some(tokens) = e.tokens_error() {
+            return with_hint(tokens_exit(tokens), e.to_string());
+        }
+        if let Some(rucio) = e.rucio_error() {
+            return with_hint(rucio_exit(rucio), e.to_string());
+        }
         let exit = match (e.transport_error(), e.kind()) {
             (Some(transport), _) => transport_exit(transport),
             (None, sciauth::ErrorKind::AuthenticationFailed) => Exit::Refused,
@@ -112,5 +131,62 @@ impl From<sciauth::Error> for Failure {
             (None, _) => Exit::Failure,
         };
         with_hint(exit, e.to_string())
+    }
+}
+
+/// The exit code for a failure to get or keep an OAuth token.
+fn tokens_exit(e: &sciauth::tokens::Error) -> Exit {
+    use sciauth::tokens::ErrorKind as K;
+    if e.needs_login() {
+        return Exit::LoginRequired;
+    }
+    match e.kind() {
+        K::OAuth(_) | K::HttpStatus => Exit::Refused,
+        K::Transport => {
+            // The transport's own error says whether it was the network.
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                if let Some(transport) = cause.downcast_ref::<sciauth::transport::Error>() {
+                    return transport_exit(transport);
+                }
+                source = cause.source();
+            }
+            Exit::Network
+        }
+        K::Discovery | K::MissingEndpoint | K::InvalidInput => Exit::BadConfig,
+        K::Store(sciauth::tokens::StoreErrorKind::Corrupt) => Exit::BadConfig,
+        _ => Exit::Failure,
+    }
+}
+
+/// The exit code for a Rucio failure.
+fn rucio_exit(e: &sciauth::rucio::Error) -> Exit {
+    use sciauth::rucio::ErrorKind as K;
+    match e.kind() {
+        K::LoginRefused => Exit::Refused,
+        K::Server if matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) => Exit::Refused,
+        K::Config | K::MultipleAccounts | K::Credential => Exit::BadConfig,
+        K::Transport => Exit::Network,
+        _ => Exit::Failure,
+    }
+}
+
+impl From<sciauth::tokens::Error> for Failure {
+    fn from(e: sciauth::tokens::Error) -> Self {
+        with_hint(tokens_exit(&e), e.to_string())
+    }
+}
+
+impl From<sciauth::rucio::Error> for Failure {
+    fn from(e: sciauth::rucio::Error) -> Self {
+        let exit = rucio_exit(&e);
+        let failure = with_hint(exit, e.to_string());
+        match e.kind() {
+            sciauth::rucio::ErrorKind::MultipleAccounts => failure.hint(format!(
+                "this identity has several Rucio accounts ({}); set account in the profile",
+                e.accounts().join(", ")
+            )),
+            _ => failure,
+        }
     }
 }

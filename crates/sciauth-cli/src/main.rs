@@ -2,7 +2,9 @@
 //! services, and prints a valid token where tools ask for one (`$(sciauth token)`).
 //!
 //! This is the top layer of sciauth; everything it does is a call into the facade crate
-//! `sciauth`, which is what a program should use instead of running this command.
+//! `sciauth`, which is what a program should use instead of running this command. Each
+//! subcommand is one module of `commands`; profiles come from `config` and become clients in
+//! `context`; `failure` turns every error into one line and an exit code.
 
 use std::process::ExitCode;
 
@@ -10,9 +12,14 @@ use clap::{CommandFactory as _, Parser};
 
 mod cli;
 mod commands;
+mod config;
+mod context;
 mod failure;
+mod output;
 
 use cli::{Cli, Command};
+use context::Context;
+use failure::CliResult;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,24 +36,32 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Jwt(args) => commands::jwt::run(args).await,
-            Command::Request(args) => commands::request::run(args).await,
-            Command::Completions { shell } => {
-                clap_complete::generate(
-                    shell,
-                    &mut Cli::command(),
-                    "sciauth",
-                    &mut std::io::stdout(),
-                );
-                Ok(())
-            }
-        }
-    });
-    match result {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
+    }
+}
+
+async fn run(cli: Cli) -> CliResult {
+    let context = || Context::load(cli.selection);
+    match cli.command {
+        Command::Login(args) => commands::login::run(&context()?, args).await,
+        Command::Token(args) => commands::token::run(&context()?, args).await,
+        Command::Exchange(args) => commands::exchange::run(&context()?, args).await,
+        Command::Logout => commands::logout::run(&context()?).await,
+        Command::List(args) => commands::list::run(&context()?, args).await,
+        Command::Jwt(args) => commands::jwt::run(args).await,
+        Command::Request(args) => commands::request::run(&context()?, args).await,
+        Command::Rucio(command) => commands::rucio::run(&context()?, command).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "sciauth",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
     }
 }
 

@@ -111,6 +111,21 @@ impl RucioSession {
         }
     }
 
+    /// Takes the token another process cached, if it is still usable, without logging in;
+    /// `true` if there was one. [`info`](Self::info) then knows its expiry (`sciauth list`).
+    pub fn load_cached(&self) -> bool {
+        let Some(cache) = &self.inner.cache else {
+            return false;
+        };
+        match cache.read() {
+            Some(token) if usable(&token, self.inner.clock.now(), Duration::ZERO) => {
+                self.install(token);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// How many times this session logged in at the server (cache hits not counted).
     pub fn login_count(&self) -> u64 {
         self.inner.logins.load(Ordering::Relaxed)

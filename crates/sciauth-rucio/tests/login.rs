@@ -124,6 +124,9 @@ async fn userpass_logs_in_and_caches_a_private_versioned_file() {
         .auth(f.userpass())
         .build()
         .unwrap();
+    assert_eq!(again.info().expires_at, None);
+    assert!(again.session().load_cached());
+    assert_eq!(again.info().expires_at, info.expires_at);
     assert_eq!(again.whoami().await.unwrap().account, "root");
     assert_eq!(again.session().login_count(), 0);
 }

@@ -1,7 +1,13 @@
 //! One module per subcommand, plus what several of them share.
 
+pub(crate) mod exchange;
 pub(crate) mod jwt;
+pub(crate) mod list;
+pub(crate) mod login;
+pub(crate) mod logout;
 pub(crate) mod request;
+pub(crate) mod rucio;
+pub(crate) mod token;
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};

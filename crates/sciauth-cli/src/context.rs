@@ -1,0 +1,216 @@
+//! What a command works with: the configuration, the chosen profile, and the clients a
+//! profile makes (a `NativeClient` for oidc profiles, a `RucioClient` for rucio profiles).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sciauth::NativeClient;
+use sciauth::rucio::{AuthMethod, Environment, RucioClient, RucioConfig};
+use sciauth::tokens::{AudienceParameter, ClientAuth, FileStore, TokenRequest};
+
+use crate::cli::ProfileSelection;
+use crate::config::{
+    AudienceStyle, ClientAuthStyle, Config, OidcProfile, Profile, RucioPath, RucioProfile,
+};
+use crate::failure::{CliResult, Failure};
+
+/// The configuration (if there is a file) and the profile the command line chose.
+#[derive(Debug)]
+pub(crate) struct Context {
+    config: Option<Config>,
+    profile: Option<String>,
+}
+
+/// A profile, ready to use.
+#[derive(Debug)]
+pub(crate) enum Target<'a> {
+    Oidc {
+        name: &'a str,
+        profile: &'a OidcProfile,
+        client: NativeClient,
+    },
+    Rucio {
+        name: &'a str,
+        client: RucioClient,
+    },
+}
+
+impl Context {
+    pub(crate) fn load(selection: ProfileSelection) -> CliResult<Self> {
+        let config = Config::load(selection.config.as_deref())?;
+        Ok(Self {
+            config,
+            profile: selection.profile,
+        })
+    }
+
+    pub(crate) fn config(&self) -> CliResult<&Config> {
+        self.config.as_ref().ok_or_else(|| {
+            let path = Config::default_path().map_or_else(
+                || "~/.config/sciauth/config.toml".to_owned(),
+                |p| p.display().to_string(),
+            );
+            Failure::config(format!("no configuration: {path} does not exist")).hint(
+                "create it with a profile, e.g.\n  [profiles.default]\n  issuer = \
+                     \"https://iam.example.org/\"\n  client_id = \"my-cli\"\n  scopes = \
+                     [\"openid\", \"offline_access\"]\n(or name a file with --config or \
+                     SCIAUTH_CONFIG)",
+            )
+        })
+    }
+
+    /// Whether the command line or the file chooses a profile (for `request`, which works
+    /// without one).
+    pub(crate) fn profile_chosen(&self) -> bool {
+        self.profile.is_some() || self.config.as_ref().is_some_and(Config::has_default)
+    }
+
+    /// The chosen profile, with its client.
+    pub(crate) fn target(&self) -> CliResult<Target<'_>> {
+        let config = self.config()?;
+        let (name, profile) = config.select(self.profile.as_deref())?;
+        self.make(config, name, profile)
+    }
+
+    /// `name`'s profile, with its client.
+    pub(crate) fn make<'a>(
+        &'a self,
+        config: &'a Config,
+        name: &'a str,
+        profile: &'a Profile,
+    ) -> CliResult<Target<'a>> {
+        Ok(match profile {
+            Profile::Oidc(profile) => Target::Oidc {
+                name,
+                profile,
+                client: native_client(config, name, profile)?,
+            },
+            Profile::Rucio(profile) => Target::Rucio {
+                name,
+                client: self.rucio_client(config, name, profile)?,
+            },
+        })
+    }
+
+    fn rucio_client(
+        &self,
+        config: &Config,
+        name: &str,
+        profile: &RucioProfile,
+    ) -> CliResult<RucioClient> {
+        let env = Environment::from_process();
+        let mut rucio = match profile.rucio_cfg(config) {
+            Some(path) => RucioConfig::from_file(&path, &env)?,
+            None => RucioConfig::load(&env)?,
+        };
+        let hosts = |text: &str| {
+            text.split(',')
+                .map(|h| h.trim().to_owned())
+                .collect::<Vec<_>>()
+        };
+        if let Some(host) = &profile.rucio_host {
+            rucio.rucio_hosts = hosts(host);
+        }
+        if let Some(host) = &profile.auth_host {
+            rucio.auth_hosts = hosts(host);
+        }
+        for (value, slot) in [
+            (&profile.account, &mut rucio.account),
+            (&profile.vo, &mut rucio.vo),
+            (&profile.auth_type, &mut rucio.auth_type),
+            (&profile.username, &mut rucio.username),
+        ] {
+            if value.is_some() {
+                slot.clone_from(value);
+            }
+        }
+        if let Some(password) = profile.password(config, name)? {
+            rucio.password = Some(password);
+        }
+        for (which, slot) in [
+            (RucioPath::SshPrivateKey, &mut rucio.ssh_private_key),
+            (RucioPath::ClientCert, &mut rucio.client_cert),
+            (RucioPath::ClientKey, &mut rucio.client_key),
+            (RucioPath::ClientProxy, &mut rucio.client_x509_proxy),
+            (RucioPath::CaCert, &mut rucio.ca_cert),
+        ] {
+            if let Some(path) = profile.path(config, which) {
+                *slot = Some(path);
+            }
+        }
+        let mut builder = RucioClient::builder().environment(env).config(rucio);
+        if let Some(dir) = profile.path(config, RucioPath::CacheDir) {
+            builder = builder.cache_dir(dir);
+        }
+        if let Some(oidc) = &profile.oidc_profile {
+            // Rucio's oidc login with the token another profile keeps fresh.
+            let Profile::Oidc(source) = config.select(Some(oidc))?.1 else {
+                return Err(Failure::config(format!(
+                    "profile {name}: oidc_profile {oidc:?} is not an oidc profile"
+                )));
+            };
+            let native = native_client(config, oidc, source)?;
+            let credential = native.manager().credential(native.request());
+            builder = builder.auth(AuthMethod::oidc_credential(Arc::new(credential)));
+        }
+        Ok(builder.build()?)
+    }
+}
+
+/// The `NativeClient` of an oidc profile: its store, lazy client (no discovery until a grant
+/// runs), account, scopes and audience.
+pub(crate) fn native_client(
+    config: &Config,
+    name: &str,
+    profile: &OidcProfile,
+) -> CliResult<NativeClient> {
+    let mut builder = NativeClient::builder(&profile.issuer, &profile.client_id)
+        .app_name("sciauth")
+        .account(profile.account.as_deref().unwrap_or(name))
+        .audience_parameter(match profile.audience_parameter {
+            AudienceStyle::Audience => AudienceParameter::Audience,
+            AudienceStyle::Resource => AudienceParameter::Resource,
+            AudienceStyle::Omit => AudienceParameter::Omit,
+        });
+    if !profile.scopes.is_empty() {
+        builder = builder.default_scopes(profile.scopes.iter());
+    }
+    if let Some(audience) = &profile.audience {
+        builder = builder.audience(audience);
+    }
+    if let Some(secret) = profile.client_secret(config, name)? {
+        builder = builder.client_auth(match profile.client_auth {
+            ClientAuthStyle::Basic => ClientAuth::secret_basic(secret),
+            ClientAuthStyle::Post => ClientAuth::secret_post(secret),
+        });
+    }
+    if let Some(dir) = profile.store_dir(config) {
+        builder = builder.store(FileStore::open(dir)?);
+    }
+    Ok(builder.build()?)
+}
+
+/// Scopes given as `--scope a --scope "b c"`.
+pub(crate) fn split_scopes(given: &[String]) -> Vec<String> {
+    given
+        .iter()
+        .flat_map(|s| s.split_whitespace())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The request for a token of `client`'s account with these scopes, audience (else the
+/// profile's) and minimum time left.
+pub(crate) fn token_request(
+    client: &NativeClient,
+    scopes: &[String],
+    audience: Option<&str>,
+    min_valid: Duration,
+) -> TokenRequest {
+    let mut request = match audience {
+        Some(audience) => TokenRequest::new(client.request().account()).audience(audience),
+        None => client.request(),
+    };
+    request = request.scopes(split_scopes(scopes)).min_valid(min_valid);
+    request
+}
