@@ -3,7 +3,9 @@
 //! - `setup`: installs what the tests need and is missing: Debian packages, the Python venv
 //!   with PyJWT (`.venv`), the identity provider's Node modules, the Rucio server's venv.
 //! - `test`: `setup`, then every check CI runs: formatting, clippy, all tests, docs, tidy.
-//! - `ci`: what `.ci/run` runs (today the same as `test`).
+//! - `demo`: installs what it needs, then drives the real `sciauth` binary through a whole
+//!   session against the real identity provider on loopback (`sciauth-cli/examples/demo.rs`).
+//! - `ci`: what `.ci/run` runs: `test`, then `demo`.
 //! - `tidy`: the layering and convention checks (also a `#[test]`).
 
 use std::path::{Path, PathBuf};
@@ -17,14 +19,16 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
         Some("test") => test(),
-        Some("ci") => test(),
+        Some("demo") => demo(),
+        Some("ci") => test().and_then(|()| demo()),
         Some("tidy") => tidy::run(&project_root()),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
+                 demo   the end-to-end demo: the sciauth binary against a real identity provider\n  \
                  test   install test prerequisites, then run every check CI runs\n  \
-                 ci     what .ci/run runs\n  \
+                 ci     what .ci/run runs (test, then demo)\n  \
                  setup  install test prerequisites only\n  \
                  tidy   layering and convention checks"
             );
@@ -62,6 +66,23 @@ fn test() -> Result<(), String> {
     )?;
     eprintln!("xtask: all checks passed");
     Ok(())
+}
+
+/// Builds the `sciauth` binary and the demo, then runs the demo, which finds the binary next
+/// to its own directory and keeps everything in a temporary home.
+fn demo() -> Result<(), String> {
+    setup::demo()?;
+    cargo(&[
+        "build",
+        "--quiet",
+        "-p",
+        "sciauth-cli",
+        "--bin",
+        "sciauth",
+        "--example",
+        "demo",
+    ])?;
+    cargo(&["run", "--quiet", "-p", "sciauth-cli", "--example", "demo"])
 }
 
 /// The workspace root.

@@ -24,9 +24,16 @@ const PACKAGES: &[(&str, &str)] = &[
     ),
 ];
 
+/// What `cargo xtask demo` needs of them: ssh-keygen and the identity provider.
+const DEMO_PACKAGES: &[(&str, &str)] = &[
+    ("openssh-client", "command -v ssh-keygen"),
+    ("nodejs", "command -v node"),
+    ("npm", "command -v npm"),
+];
+
 pub(crate) fn run() -> Result<(), String> {
     let root = project_root();
-    apt_packages()?;
+    apt_packages(PACKAGES)?;
     python_venv(&root)?;
     node_modules(&root.join("tests/idp"))?;
     let rucio = root.join("tests/peers/rucio/install.sh");
@@ -45,8 +52,14 @@ fn is_present(check: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn apt_packages() -> Result<(), String> {
-    let missing: Vec<&str> = PACKAGES
+/// Only what the demo needs: a fresh clone runs `cargo xtask demo` without the test peers.
+pub(crate) fn demo() -> Result<(), String> {
+    apt_packages(DEMO_PACKAGES)?;
+    node_modules(&project_root().join("tests/idp"))
+}
+
+fn apt_packages(packages: &[(&str, &str)]) -> Result<(), String> {
+    let missing: Vec<&str> = packages
         .iter()
         .filter(|(_, check)| !is_present(check))
         .map(|(package, _)| *package)
