@@ -1,0 +1,668 @@
+//! The service's configuration: a TOML file (see `docs/sciauth-server.md` and
+//! `crates/sciauth-server/example.toml`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The DIRAC properties this service acts on; others may be listed (DIRAC has many) and are
+/// shown by `whoami`, but grant nothing here.
+pub mod properties {
+    /// getToken for any user or group, and group (client credentials) tokens.
+    pub const FULL_DELEGATION: &str = "FullDelegation";
+    /// Like `FullDelegation` (DIRAC flags the token "limited" and then ignores the flag).
+    pub const LIMITED_DELEGATION: &str = "LimitedDelegation";
+    /// getToken only for oneself, in a group that has this property too; never group tokens.
+    pub const PRIVATE_LIMITED_DELEGATION: &str = "PrivateLimitedDelegation";
+    /// getUsersTokensInfo, and getTokensByUserID, deleteToken and updateToken for others.
+    pub const PROXY_MANAGEMENT: &str = "ProxyManagement";
+}
+
+/// The largest request body accepted unless configured otherwise.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How often expired grants are purged unless configured otherwise.
+pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// The address listened on unless configured otherwise (DIRAC's TokenManager port).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9181";
+
+/// The whole configuration, checked: every name it refers to exists.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) listen: SocketAddr,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) purge_interval: Duration,
+    pub(crate) tls: Option<TlsConfig>,
+    pub(crate) store: StoreConfig,
+    pub(crate) callers: Option<CallersConfig>,
+    pub(crate) providers: BTreeMap<String, ProviderConfig>,
+    pub(crate) vos: BTreeMap<String, VoConfig>,
+    pub(crate) groups: BTreeMap<String, GroupConfig>,
+    pub(crate) users: BTreeMap<String, UserConfig>,
+}
+
+/// TLS for the listener, and client certificates.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsConfig {
+    pub(crate) certificate: PathBuf,
+    pub(crate) key: PathBuf,
+    pub(crate) client_ca: Option<PathBuf>,
+}
+
+/// Where the grants are kept.
+#[derive(Clone)]
+pub(crate) enum StoreConfig {
+    Postgres {
+        url: SecretString,
+        password: Option<SecretString>,
+        max_lock_connections: usize,
+    },
+    Sqlite {
+        path: PathBuf,
+    },
+    File {
+        dir: PathBuf,
+    },
+    Memory,
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The URL may hold a password.
+            Self::Postgres { .. } => f.write_str("Postgres { .. }"),
+            Self::Sqlite { path } => f.debug_struct("Sqlite").field("path", path).finish(),
+            Self::File { dir } => f.debug_struct("File").field("dir", dir).finish(),
+            Self::Memory => f.write_str("Memory"),
+        }
+    }
+}
+
+/// How bearer tokens of callers are checked.
+#[derive(Debug, Clone)]
+pub(crate) struct CallersConfig {
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+}
+
+/// One identity provider and the service's client there.
+#[derive(Clone)]
+pub(crate) struct ProviderConfig {
+    pub(crate) issuer: String,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: Option<SecretString>,
+    pub(crate) client_auth: ClientAuthMethod,
+    pub(crate) audience_parameter: sciauth_tokens::AudienceParameter,
+}
+
+impl fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("client_auth", &self.client_auth)
+            .field("audience_parameter", &self.audience_parameter)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ClientAuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct VoConfig {
+    pub(crate) provider: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GroupConfig {
+    pub(crate) vo: Option<String>,
+    pub(crate) provider: Option<String>,
+    pub(crate) properties: BTreeSet<String>,
+    pub(crate) scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UserConfig {
+    pub(crate) groups: Vec<String>,
+    pub(crate) dns: Vec<String>,
+    pub(crate) subjects: Vec<String>,
+    /// Provider name → the user's ID there.
+    pub(crate) ids: BTreeMap<String, String>,
+}
+
+// The file's shape.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    server: ServerSection,
+    store: StoreSection,
+    #[serde(default)]
+    callers: Option<CallersSection>,
+    #[serde(default)]
+    providers: BTreeMap<String, ProviderSection>,
+    #[serde(default)]
+    vos: BTreeMap<String, VoSection>,
+    #[serde(default)]
+    groups: BTreeMap<String, GroupSection>,
+    #[serde(default)]
+    users: BTreeMap<String, UserSection>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<String>,
+    max_body_bytes: Option<usize>,
+    purge_interval_seconds: Option<u64>,
+    tls: Option<TlsSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    certificate: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum StoreSection {
+    Postgres {
+        url: Option<String>,
+        url_env: Option<String>,
+        password_file: Option<PathBuf>,
+        max_lock_connections: Option<usize>,
+    },
+    Sqlite {
+        path: PathBuf,
+    },
+    File {
+        dir: PathBuf,
+    },
+    Memory,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallersSection {
+    issuer: String,
+    audience: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProviderSection {
+    issuer: String,
+    client_id: String,
+    client_secret_file: Option<PathBuf>,
+    client_secret_env: Option<String>,
+    client_auth: Option<ClientAuthMethod>,
+    audience_parameter: Option<AudienceParameterName>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum AudienceParameterName {
+    Audience,
+    Resource,
+    Omit,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoSection {
+    provider: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupSection {
+    vo: Option<String>,
+    provider: Option<String>,
+    #[serde(default)]
+    properties: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserSection {
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    dns: Vec<String>,
+    #[serde(default)]
+    subjects: Vec<String>,
+    #[serde(default)]
+    ids: BTreeMap<String, String>,
+}
+
+/// Where secrets referred to by the file come from: the process environment, unless a test
+/// gives its own.
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Reads and checks the TOML file at `path`. Relative paths in it (TLS files, secret
+    /// files, SQLite and file stores) are relative to the file's directory.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(format!(
+                "cannot read the configuration {}: {e}",
+                path.display()
+            ))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base, &|name| std::env::var(name).ok())
+            .map_err(|e| Error::config(format!("{}: {e}", path.display())))
+    }
+
+    /// Checks the TOML `text`; relative paths are relative to `base`, `*_env` settings read
+    /// the process environment.
+    pub fn from_toml(text: &str, base: impl AsRef<Path>) -> Result<Self> {
+        Self::parse(text, base.as_ref(), &|name| std::env::var(name).ok())
+    }
+
+    pub(crate) fn parse(text: &str, base: &Path, env: Env<'_>) -> Result<Self> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            // TOML's message quotes the offending line, which may hold a secret: say where
+            // and what kind of problem only.
+            let at = e
+                .span()
+                .map(|span| {
+                    let before = &text.as_bytes()[..span.start.min(text.len())];
+                    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+                    format!(" (line {line})")
+                })
+                .unwrap_or_default();
+            Error::config(format!(
+                "the configuration is not valid{at}: {}",
+                e.message()
+            ))
+        })?;
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+
+        let listen = file
+            .server
+            .listen
+            .as_deref()
+            .unwrap_or(DEFAULT_LISTEN)
+            .parse()
+            .map_err(|_| {
+                Error::config("server.listen must be an address with a port, like 127.0.0.1:9181")
+            })?;
+        let tls = file.server.tls.map(|tls| TlsConfig {
+            certificate: resolve(&tls.certificate),
+            key: resolve(&tls.key),
+            client_ca: tls.client_ca.as_deref().map(resolve),
+        });
+
+        let store = match file.store {
+            StoreSection::Postgres {
+                url,
+                url_env,
+                password_file,
+                max_lock_connections,
+            } => {
+                let url = match (url, url_env) {
+                    (Some(url), None) => url,
+                    (None, Some(var)) => env(&var).ok_or_else(|| {
+                        Error::config(format!("store.url_env names {var}, which is not set"))
+                    })?,
+                    _ => {
+                        return Err(Error::config(
+                            "store (postgres) needs exactly one of url and url_env",
+                        ));
+                    }
+                };
+                let password = password_file
+                    .map(|p| read_secret(&resolve(&p), "store.password_file"))
+                    .transpose()?;
+                StoreConfig::Postgres {
+                    url: SecretString::from(url),
+                    password,
+                    max_lock_connections: max_lock_connections
+                        .unwrap_or(crate::postgres::DEFAULT_MAX_LOCK_CONNECTIONS),
+                }
+            }
+            StoreSection::Sqlite { path } => StoreConfig::Sqlite {
+                path: resolve(&path),
+            },
+            StoreSection::File { dir } => StoreConfig::File { dir: resolve(&dir) },
+            StoreSection::Memory => StoreConfig::Memory,
+        };
+
+        let callers = file.callers.map(|c| CallersConfig {
+            issuer: c.issuer,
+            audience: c.audience,
+        });
+
+        let mut providers = BTreeMap::new();
+        for (name, p) in file.providers {
+            check_name("provider", &name)?;
+            let client_secret = match (p.client_secret_file, p.client_secret_env) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::config(format!(
+                        "provider {name}: set client_secret_file or client_secret_env, not both"
+                    )));
+                }
+                (Some(path), None) => Some(read_secret(
+                    &resolve(&path),
+                    &format!("providers.{name}.client_secret_file"),
+                )?),
+                (None, Some(var)) => Some(SecretString::from(env(&var).ok_or_else(|| {
+                    Error::config(format!(
+                        "provider {name}: client_secret_env names {var}, which is not set"
+                    ))
+                })?)),
+                (None, None) => None,
+            };
+            let client_auth = match (p.client_auth, &client_secret) {
+                (Some(ClientAuthMethod::None), Some(_)) => {
+                    return Err(Error::config(format!(
+                        "provider {name}: client_auth = \"none\" but a client secret is configured"
+                    )));
+                }
+                (
+                    Some(
+                        method @ (ClientAuthMethod::ClientSecretBasic
+                        | ClientAuthMethod::ClientSecretPost),
+                    ),
+                    None,
+                ) => {
+                    return Err(Error::config(format!(
+                        "provider {name}: client_auth = {method:?} needs client_secret_file or \
+                         client_secret_env"
+                    )));
+                }
+                (Some(method), _) => method,
+                (None, Some(_)) => ClientAuthMethod::ClientSecretBasic,
+                (None, None) => ClientAuthMethod::None,
+            };
+            let audience_parameter = match p.audience_parameter {
+                None | Some(AudienceParameterName::Audience) => {
+                    sciauth_tokens::AudienceParameter::Audience
+                }
+                Some(AudienceParameterName::Resource) => {
+                    sciauth_tokens::AudienceParameter::Resource
+                }
+                Some(AudienceParameterName::Omit) => sciauth_tokens::AudienceParameter::Omit,
+            };
+            providers.insert(
+                name,
+                ProviderConfig {
+                    issuer: p.issuer,
+                    client_id: p.client_id,
+                    client_secret,
+                    client_auth,
+                    audience_parameter,
+                },
+            );
+        }
+        let known_provider = |what: &str, provider: &str| {
+            if providers.contains_key(provider) {
+                Ok(())
+            } else {
+                Err(Error::config(format!(
+                    "{what} names the provider {provider:?}, which is not configured \
+                     (providers: {})",
+                    names(providers.keys())
+                )))
+            }
+        };
+
+        let mut vos = BTreeMap::new();
+        for (name, vo) in file.vos {
+            check_name("VO", &name)?;
+            known_provider(&format!("vos.{name}"), &vo.provider)?;
+            vos.insert(
+                name,
+                VoConfig {
+                    provider: vo.provider,
+                },
+            );
+        }
+
+        let mut groups = BTreeMap::new();
+        for (name, group) in file.groups {
+            check_name("group", &name)?;
+            if let Some(vo) = &group.vo
+                && !vos.contains_key(vo)
+            {
+                return Err(Error::config(format!(
+                    "groups.{name} names the VO {vo:?}, which is not configured (vos: {})",
+                    names(vos.keys())
+                )));
+            }
+            if let Some(provider) = &group.provider {
+                known_provider(&format!("groups.{name}"), provider)?;
+            }
+            groups.insert(
+                name,
+                GroupConfig {
+                    vo: group.vo,
+                    provider: group.provider,
+                    properties: group.properties.into_iter().collect(),
+                    scopes: group.scopes,
+                },
+            );
+        }
+
+        let mut users = BTreeMap::new();
+        let mut dns = BTreeMap::new();
+        let mut subjects = BTreeMap::new();
+        let mut ids = BTreeMap::new();
+        for (name, user) in file.users {
+            check_name("user", &name)?;
+            if user.groups.is_empty() {
+                return Err(Error::config(format!(
+                    "users.{name} has no groups; list at least one"
+                )));
+            }
+            for group in &user.groups {
+                if !groups.contains_key(group) {
+                    return Err(Error::config(format!(
+                        "users.{name} is in the group {group:?}, which is not configured \
+                         (groups: {})",
+                        names(groups.keys())
+                    )));
+                }
+            }
+            for dn in &user.dns {
+                if let Some(other) = dns.insert(dn.clone(), name.clone()) {
+                    return Err(Error::config(format!(
+                        "the DN {dn:?} belongs to both users.{other} and users.{name}"
+                    )));
+                }
+            }
+            for subject in &user.subjects {
+                if let Some(other) = subjects.insert(subject.clone(), name.clone()) {
+                    return Err(Error::config(format!(
+                        "the subject {subject:?} belongs to both users.{other} and users.{name}"
+                    )));
+                }
+            }
+            for (provider, id) in &user.ids {
+                known_provider(&format!("users.{name}.ids"), provider)?;
+                if let Some(other) = ids.insert((provider.clone(), id.clone()), name.clone()) {
+                    return Err(Error::config(format!(
+                        "the ID {id:?} at {provider} belongs to both users.{other} and \
+                         users.{name}"
+                    )));
+                }
+            }
+            users.insert(
+                name,
+                UserConfig {
+                    groups: user.groups,
+                    dns: user.dns,
+                    subjects: user.subjects,
+                    ids: user.ids,
+                },
+            );
+        }
+
+        Ok(Self {
+            listen,
+            max_body_bytes: file.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            purge_interval: file
+                .server
+                .purge_interval_seconds
+                .map_or(DEFAULT_PURGE_INTERVAL, Duration::from_secs),
+            tls,
+            store,
+            callers,
+            providers,
+            vos,
+            groups,
+            users,
+        })
+    }
+
+    /// The address to listen on.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+
+    /// The same configuration listening on `listen` (tests use port 0).
+    pub fn with_listen(mut self, listen: SocketAddr) -> Self {
+        self.listen = listen;
+        self
+    }
+}
+
+/// Names become store accounts (`group:<name>`) and error messages: keep them plain.
+fn check_name(what: &str, name: &str) -> Result<()> {
+    let fine = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@'));
+    if fine {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "the {what} name {name:?} may hold only letters, digits and _ - . @"
+        )))
+    }
+}
+
+fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let all: Vec<&str> = names.map(String::as_str).collect();
+    if all.is_empty() {
+        "none".to_owned()
+    } else {
+        all.join(", ")
+    }
+}
+
+fn read_secret(path: &Path, what: &str) -> Result<SecretString> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::config(format!("{what}: cannot read {}: {e}", path.display())))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(Error::config(format!(
+            "{what}: {} is empty",
+            path.display()
+        )));
+    }
+    Ok(SecretString::from(secret.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../example.toml");
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "SCIAUTH_TEST_SECRET" => Some("from-env-secret".into()),
+            "SCIAUTH_TEST_DB" => Some("host=/tmp user=sciauth dbname=sciauth".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_example_parses() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("iam-secret"), "file-secret\n").unwrap();
+        let text = EXAMPLE.replace("SCIAUTH_DB_URL", "SCIAUTH_TEST_DB");
+        let config = Config::parse(&text, dir.path(), &env).unwrap();
+        assert!(config.providers.contains_key("iam"));
+        assert!(
+            config.users["alice"]
+                .groups
+                .contains(&"dteam_user".to_owned())
+        );
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("file-secret"), "{debug}");
+        assert!(!debug.contains("host=/tmp"), "{debug}");
+    }
+
+    #[test]
+    fn references_and_names_are_checked() {
+        let base = Path::new("/");
+        let error = |text: &str| Config::parse(text, base, &env).unwrap_err().to_string();
+        let store = "[store]\nkind = \"memory\"\n";
+        let e = error(&format!("{store}[vos.dteam]\nprovider = \"nope\"\n"));
+        assert!(e.contains("\"nope\""), "{e}");
+        let e = error(&format!(
+            "{store}[groups.g]\nproperties = []\n[users.alice]\ngroups = [\"other\"]\n"
+        ));
+        assert!(e.contains("\"other\""), "{e}");
+        let e = error(&format!("{store}[groups.\"a:b\"]\n"));
+        assert!(e.contains("may hold only"), "{e}");
+        let e = error(&format!(
+            "{store}[providers.p]\nissuer = \"https://idp\"\nclient_id = \"c\"\n\
+             client_secret_env = \"UNSET_VARIABLE\"\n"
+        ));
+        assert!(e.contains("UNSET_VARIABLE"), "{e}");
+        // A syntax error says where, without quoting the line (which may hold a secret).
+        let e = error("[store]\nkind = \"postgres\"\nurl = \"postgresql://u:hunter2@h/db\n");
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("line"), "{e}");
+        let e = error(&format!("{store}[bogus]\n"));
+        assert!(e.contains("bogus"), "{e}");
+        let ok = Config::parse(
+            &format!(
+                "{store}[providers.p]\nissuer = \"https://idp\"\nclient_id = \"c\"\n\
+                 client_secret_env = \"SCIAUTH_TEST_SECRET\"\n"
+            ),
+            base,
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.providers["p"].client_auth,
+            ClientAuthMethod::ClientSecretBasic
+        );
+    }
+}

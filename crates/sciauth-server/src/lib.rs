@@ -1,0 +1,57 @@
+//! A DIRAC-style token service for a fleet: it keeps users' refresh tokens centrally and
+//! hands out access tokens to the services and pilots that act for them, over an HTTP JSON
+//! API; several replicas share one PostgreSQL database.
+//!
+//! This crate sits above the facade `sciauth` and below the CLI, whose `sciauth serve
+//! --config FILE` runs it. Clients talk to it with `sciauth::TokenServiceClient`; the
+//! request and answer types live in `sciauth_tokens::service`.
+//!
+//! | DIRAC method | route | who may |
+//! |---|---|---|
+//! | `getToken(username, group, scope, audience, identityProvider, requiredTimeLeft)` | `POST /v1/getToken` | FullDelegation, LimitedDelegation; PrivateLimitedDelegation for oneself |
+//! | `updateToken(token, userID, provider, rt_expired_in)` | `POST /v1/updateToken` | the user, or ProxyManagement |
+//! | `deleteToken(userID)` | `POST /v1/deleteToken` | the user, or ProxyManagement |
+//! | `getTokensByUserID(userID)` | `POST /v1/getTokensByUserID` | the user, or ProxyManagement (DIRAC: anyone) |
+//! | `getUserTokensInfo()` | `POST /v1/getUserTokensInfo` | any caller, for themselves |
+//! | `getUsersTokensInfo(users)` | `POST /v1/getUsersTokensInfo` | ProxyManagement |
+//! | `whoami()`, `ping()` | `/v1/whoami`, `/v1/ping` | any caller; anyone |
+//!
+//! The OpenAPI description is `openapi.json` in this crate, served at `GET /openapi.json`;
+//! the configuration (TOML) is described in `docs/sciauth-server.md`, with an example in
+//! `example.toml`.
+//!
+//! # How it keeps tokens
+//!
+//! The [`TokenManager`](sciauth_tokens::TokenManager) of `sciauth-tokens` does the work, over
+//! a [`TokenStore`](sciauth_tokens::TokenStore): a user's grant is keyed (issuer, client, user
+//! name), a group's (client credentials) grant (issuer, client, `group:<name>`). A cached
+//! access token with more than `requiredTimeLeft` left is handed out without asking the
+//! provider; otherwise one refresh per grant happens, across tasks through the manager and
+//! across replicas through the store's lock ([`PostgresStore`]: an advisory lock), and the
+//! rotated refresh token is stored before the access token is returned.
+//!
+//! ```no_run
+//! # async fn run() -> sciauth_server::Result<()> {
+//! use sciauth_server::{Config, Server};
+//! let config = Config::from_file("server.toml")?;
+//! Server::new(config).await?.run().await
+//! # }
+//! ```
+
+pub use crate::config::{
+    Config, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_PURGE_INTERVAL, properties,
+};
+pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::http::OPENAPI;
+pub use crate::postgres::{DEFAULT_MAX_LOCK_CONNECTIONS, PostgresStore};
+pub use crate::server::Server;
+
+mod api;
+mod caller;
+mod config;
+mod error;
+mod http;
+mod postgres;
+mod purge;
+mod server;
+mod service;
