@@ -6,6 +6,7 @@
 //! - `demo`: installs what it needs, then drives the real `sciauth` binary through a whole
 //!   session against the real identity provider on loopback (`sciauth-cli/examples/demo.rs`).
 //! - `ci`: what `.ci/run` runs: `test`, then `demo`.
+//! - `bench-cli`: whole-process time of `sciauth token` with hyperfine (docs/benchmarks.md).
 //! - `tidy`: the layering and convention checks (also a `#[test]`).
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         Some("setup") => setup::run(),
         Some("test") => test(),
         Some("demo") => demo(),
+        Some("bench-cli") => bench_cli(),
         Some("ci") => test().and_then(|()| demo()),
         Some("tidy") => tidy::run(&project_root()),
         _ => {
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
                  commands:\n  \
                  demo   the end-to-end demo: the sciauth binary against a real identity provider\n  \
                  test   install test prerequisites, then run every check CI runs\n  \
+                 bench-cli  whole-process time of `sciauth token` (hyperfine, release build)\n  \
                  ci     what .ci/run runs (test, then demo)\n  \
                  setup  install test prerequisites only\n  \
                  tidy   layering and convention checks"
@@ -83,6 +86,36 @@ fn demo() -> Result<(), String> {
         "demo",
     ])?;
     cargo(&["run", "--quiet", "-p", "sciauth-cli", "--example", "demo"])
+}
+
+/// `sciauth token`'s whole-process time with hyperfine on a release build: the demo's
+/// login, then `--bench` (see `sciauth-cli/examples/demo.rs`). Not part of CI.
+fn bench_cli() -> Result<(), String> {
+    setup::demo()?;
+    setup::hyperfine()?;
+    let build = [
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "sciauth-cli",
+        "--bin",
+        "sciauth",
+        "--example",
+        "demo",
+    ];
+    cargo(&build)?;
+    cargo(&[
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "sciauth-cli",
+        "--example",
+        "demo",
+        "--",
+        "--bench",
+    ])
 }
 
 /// The workspace root.

@@ -58,6 +58,11 @@ pub(crate) fn demo() -> Result<(), String> {
     node_modules(&project_root().join("tests/idp"))
 }
 
+/// hyperfine, for `cargo xtask bench-cli` only.
+pub(crate) fn hyperfine() -> Result<(), String> {
+    apt_packages(&[("hyperfine", "command -v hyperfine")])
+}
+
 fn apt_packages(packages: &[(&str, &str)]) -> Result<(), String> {
     let missing: Vec<&str> = packages
         .iter()

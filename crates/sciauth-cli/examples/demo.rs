@@ -81,6 +81,9 @@ async fn run() -> Step {
 
     heading("1. Log in with the device flow");
     demo.device_login(&idp).await?;
+    if std::env::args().any(|a| a == "--bench") {
+        return bench(&demo, idp).await;
+    }
 
     heading("2. Print a valid token");
     let token = demo.ok(&["token"]).await?;
@@ -230,6 +233,39 @@ async fn run() -> Step {
     Ok(())
 }
 
+/// `--bench` (`cargo xtask bench-cli`): whole-process times of `sciauth token` with
+/// hyperfine, after the login: a refresh on every run (`--min-valid` beyond the token's
+/// life), then the cached path with the provider stopped, which proves it uses no network.
+async fn bench(demo: &Demo, idp: Idp) -> Step {
+    let sciauth = demo.sciauth.to_string_lossy().into_owned();
+    heading("Benchmark: `sciauth token --min-valid 3600`, a refresh at the provider on every run");
+    idp.reset_counts().await;
+    let refresh = demo
+        .hyperfine(
+            &["--runs", "40", "--warmup", "3"],
+            &format!("{sciauth} token --min-valid 3600"),
+        )
+        .await?;
+    let refreshes = count(&idp, "refresh_token").await;
+    expect(refreshes >= 43, "every run refreshed at the provider")?;
+    demo.ok(&["token", "--min-valid", "3600"]).await?;
+    idp.stop().await;
+
+    heading("Benchmark: `sciauth token`, a valid cached token (the provider is stopped)");
+    let cached = demo
+        .hyperfine(
+            &["--runs", "1000", "--warmup", "50"],
+            &format!("{sciauth} token"),
+        )
+        .await?;
+    println!(
+        "\nmedian whole-process time: cached {:.2} ms, refresh {:.1} ms",
+        cached * 1e3,
+        refresh * 1e3
+    );
+    Ok(())
+}
+
 /// The sciauth binary: `--sciauth PATH`, else next to this example's directory
 /// (`target/<profile>/sciauth` beside `target/<profile>/examples/demo`).
 fn sciauth_binary() -> Result<PathBuf, String> {
@@ -360,6 +396,36 @@ impl Demo {
             ));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_owned())
+    }
+
+    /// Runs hyperfine (no shell, `-N`) on `command` in the demo's environment; returns the
+    /// median in seconds.
+    async fn hyperfine(&self, options: &[&str], command: &str) -> Result<f64, String> {
+        let json = self.home.join("hyperfine.json");
+        println!("$ hyperfine -N {} '{command}'", options.join(" "));
+        let mut run = tokio::process::Command::new("hyperfine");
+        run.args(["-N", "--style", "basic"]).args(options);
+        run.arg("--export-json").arg(&json).arg(command);
+        // The environment `sciauth` gets in this demo, for another program.
+        for (name, value) in self.command(&[]).as_std().get_envs() {
+            match value {
+                Some(value) => run.env(name, value),
+                None => run.env_remove(name),
+            };
+        }
+        let ok = run
+            .stdin(Stdio::null())
+            .status()
+            .await
+            .map_err(|e| format!("cannot run hyperfine (apt-get install hyperfine): {e}"))?;
+        expect(ok.success(), "hyperfine ran")?;
+        let report: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(&json).map_err(|e| format!("{}: {e}", json.display()))?,
+        )
+        .map_err(|e| e.to_string())?;
+        report["results"][0]["median"]
+            .as_f64()
+            .ok_or_else(|| "hyperfine reported no median".to_owned())
     }
 
     /// `sciauth login --device`, showing what it prints as it prints it, and approving the
