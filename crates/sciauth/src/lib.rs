@@ -56,9 +56,11 @@ pub use crate::credentials::{
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::native::{LoginOptions, NativeClient};
+pub use crate::token_service::TokenServiceClient;
 pub use crate::tokens::{Issuer, OAuthClient, Token};
 pub use crate::transport::{Preferences, Transport};
 
 mod error;
 pub mod native;
+pub mod token_service;
 pub mod unicore;

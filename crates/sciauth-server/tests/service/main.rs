@@ -8,6 +8,7 @@ mod idp;
 mod postgres;
 
 mod authorization;
+mod client;
 mod input;
 mod replicas;
 mod store;
@@ -154,11 +155,21 @@ impl Fixture {
     /// A replica of the service on 127.0.0.1 and a free port; its base URL. It runs until
     /// the test's runtime ends.
     async fn replica(&self) -> String {
+        let (base, stop) = self.stoppable_replica().await;
+        std::mem::forget(stop);
+        base
+    }
+
+    /// A replica that stops when the sender is used or dropped.
+    async fn stoppable_replica(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
         let server = Server::new(self.config()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        tokio::spawn(server.serve_with_shutdown(listener, std::future::pending()));
-        format!("http://{address}")
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(server.serve_with_shutdown(listener, async move {
+            let _ = stopped.await;
+        }));
+        (format!("http://{address}"), stop)
     }
 
     /// A caller's bearer token for the service: client credentials of `client_id` (its `sub`
