@@ -70,6 +70,9 @@ pub(crate) enum Command {
     /// Rucio commands for a rucio profile.
     #[command(subcommand)]
     Rucio(RucioCommand),
+    /// Run the token service (a DIRAC-style TokenManager) with the server configuration
+    /// that --config names (see docs/sciauth-server.md).
+    Serve,
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -124,6 +127,24 @@ pub(crate) struct TokenArgs {
     /// $XDG_RUNTIME_DIR/bt_u<uid>, else /tmp/bt_u<uid>; 0600) instead of printing it.
     #[arg(long)]
     pub(crate) write_discovery: bool,
+
+    /// Get the token from the sciauth token service at this URL (`sciauth serve`) instead
+    /// of the profile's provider. The call is authenticated with $SCIAUTH_SERVICE_BEARER, or
+    /// else with the profile's token.
+    #[arg(long, value_name = "URL")]
+    pub(crate) service: Option<String>,
+
+    /// With --service: the user whose token is wanted (default: the group's own token).
+    #[arg(long, value_name = "NAME", requires = "service")]
+    pub(crate) user: Option<String>,
+
+    /// With --service: the group whose scopes and provider apply.
+    #[arg(long, value_name = "NAME", requires = "service")]
+    pub(crate) group: Option<String>,
+
+    /// With --service: the provider, by its name in the service's configuration.
+    #[arg(long, value_name = "NAME", requires = "service")]
+    pub(crate) provider: Option<String>,
 }
 
 #[derive(Debug, Args)]

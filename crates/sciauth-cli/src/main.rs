@@ -24,6 +24,10 @@ use failure::CliResult;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
+    if let Command::Serve = cli.command {
+        // A service wants worker threads: its own runtime.
+        return commands::serve::main(cli.selection.config);
+    }
     // A current-thread runtime: the command does one thing at a time, and starting worker
     // threads would cost more than `sciauth token` takes in all.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> CliResult {
+    let serve_config = cli.selection.config.clone();
     let context = || Context::load(cli.selection);
     match cli.command {
         Command::Login(args) => commands::login::run(&context()?, args).await,
@@ -53,6 +58,7 @@ async fn run(cli: Cli) -> CliResult {
         Command::Jwt(args) => commands::jwt::run(args).await,
         Command::Request(args) => commands::request::run(&context()?, args).await,
         Command::Rucio(command) => commands::rucio::run(&context()?, command).await,
+        Command::Serve => commands::serve::run(serve_config).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

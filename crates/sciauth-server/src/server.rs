@@ -119,7 +119,8 @@ impl Server {
         let listener = TcpListener::bind(listen)
             .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("cannot listen on {listen}: {e}")))?;
-        tracing::info!(address = %listen, tls = self.tls.is_some(), "sciauth-server listening");
+        let address = listener.local_addr().unwrap_or(listen);
+        tracing::info!(%address, tls = self.tls.is_some(), "sciauth-server listening");
         self.serve_with_shutdown(listener, shutdown_signal()).await
     }
 

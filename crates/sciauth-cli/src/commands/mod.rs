@@ -7,6 +7,8 @@ pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod request;
 pub(crate) mod rucio;
+pub(crate) mod serve;
+pub(crate) mod service_token;
 pub(crate) mod token;
 
 use std::io::IsTerminal as _;

@@ -12,6 +12,9 @@ use crate::failure::{CliResult, Failure};
 use crate::output::{Printed, destination, duration};
 
 pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
+    if let Some(service) = args.service.clone() {
+        return super::service_token::run(context, args, &service).await;
+    }
     let destination = destination(args.json, args.write_discovery)?;
     match context.target()? {
         Target::Oidc {
