@@ -124,7 +124,7 @@ pub(crate) struct TokenArgs {
     pub(crate) json: bool,
 
     /// Write the token to the WLCG discovery file ($BEARER_TOKEN_FILE, else
-    /// $XDG_RUNTIME_DIR/bt_u<uid>, else /tmp/bt_u<uid>; 0600) instead of printing it.
+    /// $XDG_RUNTIME_DIR/bt_u$UID, else /tmp/bt_u$UID; 0600) instead of printing it.
     #[arg(long)]
     pub(crate) write_discovery: bool,
 
