@@ -1,0 +1,141 @@
+//! The service over TLS, callers named by their client certificate's subject DN, grants in
+//! SQLite (one instance needs no PostgreSQL).
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair,
+};
+use sciauth_server::{Config, Server};
+
+struct Pki {
+    ca_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, "sciauth test CA");
+        params.distinguished_name = dn;
+        let key = KeyPair::generate().unwrap();
+        let ca = params.self_signed(&key).unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A certificate and key (PEM) for `names` (server) or with subject `dn` (client).
+    fn issue(&self, names: &[&str], dn: &[(DnType, &str)], client: bool) -> (String, String) {
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        let mut subject = DistinguishedName::new();
+        for (kind, value) in dn {
+            subject.push(kind.clone(), *value);
+        }
+        params.distinguished_name = subject;
+        params.extended_key_usages = vec![if client {
+            ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let key = KeyPair::generate().unwrap();
+        let certificate = params.signed_by(&key, &self.issuer).unwrap();
+        (certificate.pem(), key.serialize_pem())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_name_callers() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let (server_cert, server_key) =
+        pki.issue(&["127.0.0.1"], &[(DnType::CommonName, "svc")], false);
+    let (alice_cert, alice_key) = pki.issue(
+        &[],
+        &[
+            (DnType::CountryName, "CH"),
+            (DnType::OrganizationName, "Test"),
+            (DnType::CommonName, "alice"),
+        ],
+        true,
+    );
+    let (stranger_cert, stranger_key) = pki.issue(&[], &[(DnType::CommonName, "stranger")], true);
+    for (name, text) in [
+        ("ca.pem", &pki.ca_pem),
+        ("server.pem", &server_cert),
+        ("server.key", &server_key),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let config = Config::from_toml(
+        r#"
+[server.tls]
+certificate = "server.pem"
+key = "server.key"
+client_ca = "ca.pem"
+[store]
+kind = "sqlite"
+path = "tokens.db"
+[groups.users]
+properties = ["PrivateLimitedDelegation"]
+[users.alice]
+groups = ["users"]
+dns = ["/C=CH/O=Test/CN=alice"]
+"#,
+        dir.path(),
+    )
+    .unwrap();
+    let server = Server::new(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    tokio::spawn(server.serve_with_shutdown(listener, std::future::pending()));
+    assert!(dir.path().join("tokens.db").exists());
+
+    let client = |identity: Option<(&str, &str)>| {
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()]);
+        if let Some((cert, key)) = identity {
+            builder = builder
+                .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap());
+        }
+        builder.build().unwrap()
+    };
+    let whoami = |client: reqwest::Client| {
+        let url = format!("{base}/v1/whoami");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+
+    let (status, me) = whoami(client(Some((&alice_cert, &alice_key)))).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["username"], "alice");
+    assert_eq!(me["authenticated_by"], "certificate");
+    assert_eq!(me["identity"], "/C=CH/O=Test/CN=alice");
+
+    // A certificate of the CA that names no user: 403; none at all: 401 (bearer tokens are
+    // still possible, but none is configured here).
+    let (status, body) = whoami(client(Some((&stranger_cert, &stranger_key)))).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = whoami(client(None)).await;
+    assert_eq!(status, 401, "{body}");
+
+    // Nothing is kept for alice yet; the answer says so (and the provider is not asked).
+    let response = client(Some((&alice_cert, &alice_key)))
+        .post(format!("{base}/v1/getUserTokensInfo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!([])
+    );
+}
