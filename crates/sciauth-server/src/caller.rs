@@ -78,7 +78,10 @@ impl Authenticator {
         let mut by_dn = HashMap::new();
         for (name, user) in &config.users {
             for group in &user.groups {
-                let group_config = &config.groups[group];
+                // The configuration was checked: every group a user names exists.
+                let Some(group_config) = config.groups.get(group) else {
+                    continue;
+                };
                 profiles.insert(
                     (name.clone(), group.clone()),
                     Arc::new(Profile {

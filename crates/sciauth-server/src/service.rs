@@ -89,7 +89,12 @@ impl TokenService {
         let username = request.username.as_deref().filter(|u| !u.is_empty());
         let group_name = match (&request.group, username) {
             (Some(group), _) => group.clone(),
-            (None, Some(user)) => self.user(user)?.groups[0].clone(),
+            (None, Some(user)) => self
+                .user(user)?
+                .groups
+                .first()
+                .cloned()
+                .ok_or_else(|| ApiError::bad_request(format!("user {user} has no group")))?,
             (None, None) => caller.profile.group.clone(),
         };
         let group = self
@@ -275,7 +280,11 @@ impl TokenService {
         if let Some(name) = named.filter(|n| !n.is_empty()) {
             return self.provider(name);
         }
-        let group_config = &self.config.groups[group];
+        let group_config = self
+            .config
+            .groups
+            .get(group)
+            .ok_or_else(|| ApiError::bad_request(format!("unknown group {group:?}")))?;
         let from_vo = group_config
             .vo
             .as_ref()
