@@ -121,6 +121,16 @@ impl From<sciauth::Error> for Failure {
         if let Some(tokens) = e.tokens_error() {
             return with_hint(tokens_exit(tokens), e.to_string());
         }
+        if let Some(service) = e.service_error() {
+            let exit = if service.needs_login() {
+                Exit::LoginRequired
+            } else if matches!(service.status(), 401 | 403) {
+                Exit::Refused
+            } else {
+                Exit::Failure
+            };
+            return with_hint(exit, e.to_string());
+        }
         if let Some(rucio) = e.rucio_error() {
             return with_hint(rucio_exit(rucio), e.to_string());
         }

@@ -126,6 +126,17 @@ subjects = ["cc-post"]
     assert!(stderr.contains("unknown user"), "{stderr}");
     assert!(!stderr.contains(&bearer));
 
+    // A known user who never uploaded a token: login required (exit 4), as for a profile.
+    let no_token = home
+        .command(&["token", "--service", &service, "--user", "pilot"])
+        .env("SCIAUTH_SERVICE_BEARER", &bearer)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&no_token.stderr);
+    assert_eq!(no_token.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("no_saved_tokens"), "{stderr}");
+
     // A missing configuration is a configuration error (exit 3).
     let missing = home.run(&["serve"]).await;
     assert_eq!(missing.status.code(), Some(3));

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     AuthenticationFailed,
     /// The server answered something this client cannot use.
     InvalidResponse,
+    /// The token service (`sciauth serve`) refused; see [`Error::service_error`] for its
+    /// status and error code.
+    Service,
 }
 
 /// An error from the facade. `Display` says what failed and, where it can, what to do;
@@ -42,6 +45,24 @@ impl Error {
             message: Some(message.into()),
             source: None,
         }
+    }
+
+    pub(crate) fn service(error: crate::token_service::ServiceError) -> Self {
+        let kind = if matches!(error.status(), 401 | 403) {
+            ErrorKind::AuthenticationFailed
+        } else {
+            ErrorKind::Service
+        };
+        Self {
+            kind,
+            message: Some(error.to_string()),
+            source: Some(Box::new(error)),
+        }
+    }
+
+    /// The token service's refusal, if the failure was one.
+    pub fn service_error(&self) -> Option<&crate::token_service::ServiceError> {
+        self.source.as_deref()?.downcast_ref()
     }
 
     pub(crate) fn invalid_response(message: impl Into<String>) -> Self {

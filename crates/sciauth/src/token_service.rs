@@ -315,11 +315,7 @@ impl TokenServiceClient {
                 |b| b.message,
             ),
         };
-        Err(if matches!(status.as_u16(), 401 | 403) {
-            Error::authentication_failed(error.to_string())
-        } else {
-            Error::invalid_response(error.to_string())
-        })
+        Err(Error::service(error))
     }
 }
 
@@ -357,12 +353,33 @@ impl CacheKey {
     }
 }
 
-/// What the service said when it refused: HTTP status, its error code, its message.
+/// What the token service said when it refused: HTTP status, its error code, its message.
 #[derive(Debug, Clone)]
-struct ServiceError {
+pub struct ServiceError {
     status: u16,
     code: String,
     message: String,
+}
+
+impl ServiceError {
+    /// The HTTP status of the refusal.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The service's stable error code (`no_saved_tokens`, `tokens_expired`, `forbidden`,
+    /// ...; see `sciauth_tokens::service::ErrorBody`).
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// Whether the user must log in (and upload a token) before the service can help.
+    pub fn needs_login(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "no_saved_tokens" | "tokens_expired" | "scopes_mismatch"
+        )
+    }
 }
 
 impl fmt::Display for ServiceError {
