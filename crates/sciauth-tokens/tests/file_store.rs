@@ -1,46 +1,20 @@
 //! The file store (and the SQLite store) on their own: permissions, corrupt files, the
 //! format on disk, secrets kept out of messages. No provider needed.
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use sciauth_tokens::{
     ErrorKind, FileStore, GrantKey, MemoryStore, StoreErrorKind, StoredGrant, TokenStore,
 };
 use secrecy::ExposeSecret as _;
 
+#[path = "support/logs.rs"]
+mod logs;
+use logs::logs;
+
 const SECRET_AT: &str = "at-secret-0123456789";
 const SECRET_RT: &str = "rt-secret-0123456789";
-
-/// Everything tracing logs in this test binary (the store logs from blocking threads, so a
-/// per-thread subscriber would miss it).
-fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_writer(move || Sink(sink.clone()))
-            .with_ansi(false)
-            .init();
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn grant(account: &str) -> StoredGrant {
     serde_json::from_value(serde_json::json!({

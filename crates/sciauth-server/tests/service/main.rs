@@ -4,6 +4,8 @@
 
 #[path = "../../../sciauth-tokens/tests/support/idp.rs"]
 mod idp;
+#[path = "../../../sciauth-tokens/tests/support/logs.rs"]
+mod logs;
 #[path = "../support/postgres.rs"]
 mod postgres;
 
@@ -15,7 +17,6 @@ mod store;
 mod tokens;
 
 use std::io;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -27,6 +28,7 @@ use sciauth_tokens::{AudienceParameter, CallbackMode, ClientAuth, Issuer, OAuthC
 use serde_json::{Value, json};
 
 use crate::idp::Idp;
+use crate::logs::logs;
 
 /// The resource server whose tokens are JWTs with `aud` = this URL; also the audience the
 /// service accepts callers' tokens for.
@@ -351,32 +353,4 @@ fn secrets(token: &Token) -> Vec<String> {
     all.extend(token.refresh_token().map(|s| s.expose_secret().to_owned()));
     all.extend(token.id_token().map(|s| s.expose_secret().to_owned()));
     all
-}
-
-/// Everything logged in this test binary, at every level.
-fn logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
-    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || Sink(sink.clone()))
-            .with_ansi(false)
-            .init();
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

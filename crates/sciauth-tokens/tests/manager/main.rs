@@ -4,6 +4,8 @@
 
 #[path = "../support/idp.rs"]
 mod idp;
+#[path = "../support/logs.rs"]
+mod logs;
 
 mod concurrency;
 mod credential;
@@ -29,6 +31,7 @@ use sciauth_tokens::{
 use serde_json::Value;
 
 use crate::idp::Idp;
+use crate::logs::logs;
 
 /// The resource server whose tokens are JWTs with `aud` = this URL.
 const API: &str = "https://api.example.test";
@@ -120,35 +123,6 @@ async fn login(manager: &TokenManager, request: &TokenRequest, extra_resources: 
         })
         .await
         .unwrap()
-}
-
-/// Everything logged in this test binary, at every level (the store and the manager log
-/// from several threads, so the subscriber is global).
-fn logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
-    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || Sink(sink.clone()))
-            .with_ansi(false)
-            .init();
-        logs
-    })
-    .clone()
-}
-
-struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl io::Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 /// How many refresh_token grants reached the provider.
