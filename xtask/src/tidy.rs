@@ -175,6 +175,9 @@ fn sources(root: &Path, problems: &mut Vec<String>) {
         if text.lines().any(|l| l.ends_with(' ') || l.ends_with('\t')) {
             problems.push(format!("{shown}: trailing whitespace"));
         }
+        if let Some(problem) = unchecked_time_arithmetic(&shown, &text) {
+            problems.push(problem);
+        }
         if shown.starts_with("crates/") && shown.ends_with("src/lib.rs") && !text.starts_with("//!")
         {
             problems.push(format!(
@@ -183,6 +186,50 @@ fn sources(root: &Path, problems: &mut Vec<String>) {
             ));
         }
     }
+}
+
+/// `SystemTime + Duration`, `Instant + Duration` and `Duration::from_secs_f64` panic on a
+/// number that does not fit, and such numbers come from identity providers, servers and files.
+/// Production code (a crate's `src/`, up to its `#[cfg(test)]` module) does time arithmetic
+/// through `sciauth_credentials::time` (saturating), never with the bare operator. The
+/// patterns are the spellings such sums take in this workspace: `UNIX_EPOCH + ..`,
+/// `now + ..`, `now() + ..`, `.._at + ..`, `.. + Duration::..`.
+fn unchecked_time_arithmetic(shown: &str, text: &str) -> Option<String> {
+    let production = shown.starts_with("crates/")
+        && shown.contains("/src/")
+        && !shown.ends_with("/tests.rs")
+        && !shown.ends_with("sciauth-credentials/src/time.rs");
+    if !production {
+        return None;
+    }
+    // Spelled in pieces so that this file does not match its own patterns.
+    let patterns = [
+        concat!("UNIX_EPOCH", " +"),
+        concat!("now", " + "),
+        concat!("now()", " + "),
+        concat!("_at", " + "),
+        concat!("+ ", "Duration::"),
+        concat!("+ ", "std::time::Duration"),
+        concat!("from_secs_", "f64("),
+        concat!("from_secs_", "f32("),
+    ];
+    for (number, line) in text.lines().enumerate() {
+        let code = line.trim_start();
+        if code.starts_with("#[cfg(test)]") {
+            break;
+        }
+        if code.starts_with("//") {
+            continue;
+        }
+        if let Some(pattern) = patterns.iter().find(|p| code.contains(**p)) {
+            return Some(format!(
+                "{shown}:{}: {pattern:?}: time arithmetic that can panic on an outside number; \
+                 use sciauth_credentials::time (later, from_unix, seconds_f64)",
+                number + 1
+            ));
+        }
+    }
+    None
 }
 
 fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -212,6 +259,29 @@ mod tests {
         if let Err(problems) = run(&crate::project_root()) {
             panic!("{problems}");
         }
+    }
+
+    #[test]
+    fn unchecked_time_arithmetic_is_found_in_production_code_only() {
+        let file = "crates/sciauth-tokens/src/client.rs";
+        for line in [
+            concat!("let at = UNIX_EPOCH", " + Duration::from_secs(exp);"),
+            concat!("let at = issued_at", " + lifetime;"),
+            concat!("let deadline = Instant::now()", " + timeout;"),
+            concat!("let d = Duration::from_secs_", "f64(x);"),
+        ] {
+            let problem = unchecked_time_arithmetic(file, line);
+            assert!(problem.is_some_and(|p| p.contains("client.rs:1")), "{line}");
+        }
+        let fine = "let at = later(issued_at, lifetime); // issued_at + lifetime";
+        assert_eq!(unchecked_time_arithmetic(file, fine), None);
+        let in_tests = concat!("#[cfg(test)]\nmod tests {\n let at = UNIX_EPOCH", " + d;");
+        assert_eq!(unchecked_time_arithmetic(file, in_tests), None);
+        let a_test_file = concat!("let at = UNIX_EPOCH", " + d;");
+        assert_eq!(
+            unchecked_time_arithmetic("crates/sciauth-tokens/tests/x.rs", a_test_file),
+            None
+        );
     }
 
     #[test]

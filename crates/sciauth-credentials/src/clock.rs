@@ -14,9 +14,7 @@ pub trait Clock: fmt::Debug + Send + Sync {
 
     /// The current time in whole seconds since the Unix epoch.
     fn unix_seconds(&self) -> u64 {
-        self.now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+        crate::time::unix_seconds(self.now())
     }
 }
 
@@ -78,7 +76,10 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_micros(self.micros.load(Ordering::SeqCst))
+        crate::time::later(
+            UNIX_EPOCH,
+            Duration::from_micros(self.micros.load(Ordering::SeqCst)),
+        )
     }
 }
 

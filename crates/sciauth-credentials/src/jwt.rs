@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
@@ -149,7 +149,7 @@ impl Minter {
             sub: &self.subject,
             iss: &self.issuer,
             iat,
-            exp: iat + self.lifetime.as_secs(),
+            exp: iat.saturating_add(self.lifetime.as_secs()),
         };
         let claims_json = serde_json::to_vec(&claims).expect("a fixed struct serializes");
         let mut token =
@@ -169,7 +169,7 @@ impl Minter {
         // Re-sign after half the lifetime, as UNICORE's Java client does: the token in use
         // always has at least half its lifetime (150 s by default) left, more than the
         // server's 60 s clock skew allowance.
-        let renew_at = UNIX_EPOCH + Duration::from_secs(iat) + self.lifetime / 2;
+        let renew_at = crate::time::later(crate::time::from_unix(iat), self.lifetime / 2);
         self.current.store(Some(Arc::new(Minted {
             header: header.clone(),
             renew_at,

@@ -18,6 +18,9 @@
 //! [`discover_bearer_token`] finds a token where grid tools look for one (WLCG Bearer Token
 //! Discovery).
 //!
+//! Two small modules serve every layer above: [`time`] (time arithmetic on outside numbers
+//! that saturates instead of panicking) and [`text`] (server text made safe to print).
+//!
 //! Most applications want the facade crate `sciauth`, which combines these credentials with
 //! an HTTP transport (`sciauth-transport`) and self-refreshing OAuth tokens
 //! (`sciauth-tokens`). Depend on this crate directly to implement a credential of your own.
@@ -73,6 +76,8 @@ mod error;
 mod fixed;
 mod jwt;
 mod key;
+pub mod text;
+pub mod time;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sciauth_credentials::time::later;
 use sciauth_tokens::fs::{FileLock, check_private_file, ensure_private_dir, write_atomic};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
@@ -231,7 +232,7 @@ fn fnv1a(parts: &[&str]) -> u64 {
 /// Whether `token` is good for use at `now`: it expires more than `margin` later (a token
 /// without a known expiry is used until the server rejects it).
 pub(crate) fn usable(token: &SessionToken, now: SystemTime, margin: Duration) -> bool {
-    token.expires_at.is_none_or(|at| now + margin < at)
+    token.expires_at.is_none_or(|at| later(now, margin) < at)
 }
 
 #[cfg(test)]

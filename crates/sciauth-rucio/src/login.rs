@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use sciauth_credentials::text::printable;
+use sciauth_credentials::time::later;
 use sciauth_credentials::{AuthHeader, BearerTokenDiscovery, Credential, PrivateKey, SshSigner};
 use sciauth_transport::{HeaderMap, HeaderName, HeaderValue, StatusCode, Transport};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -417,13 +419,13 @@ fn login_answer(
             Some(at) => Some(at),
             None => {
                 tracing::warn!(
-                    value = %text,
+                    value = %printable(&text, 100),
                     "cannot read X-Rucio-Auth-Token-Expires; assuming Rucio's 1 hour lifetime"
                 );
-                Some(now + DEFAULT_TOKEN_LIFETIME)
+                Some(later(now, DEFAULT_TOKEN_LIFETIME))
             }
         },
-        None => Some(now + DEFAULT_TOKEN_LIFETIME),
+        None => Some(later(now, DEFAULT_TOKEN_LIFETIME)),
     };
     tracing::debug!(
         host = target.host,

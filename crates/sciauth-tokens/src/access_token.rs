@@ -50,11 +50,11 @@ impl AccessTokenClaims {
     }
     /// `exp`, as a time.
     pub fn expires_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.exp)
+        sciauth_credentials::time::from_unix(self.exp)
     }
     /// `iat`, as a time, if present.
     pub fn issued_at(&self) -> Option<SystemTime> {
-        self.iat.map(|t| UNIX_EPOCH + Duration::from_secs(t))
+        self.iat.map(sciauth_credentials::time::from_unix)
     }
     /// `client_id` (RFC 9068): the client the token was issued to, if present.
     pub fn client_id(&self) -> Option<&str> {

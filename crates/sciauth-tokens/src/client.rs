@@ -6,18 +6,19 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value};
 use tracing::Instrument as _;
 use url::Url;
 
 use sciauth_credentials::Clock;
+use sciauth_credentials::time::later;
 
 use crate::client_auth::{ClientAuth, Form};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::issuer::Issuer;
+use crate::mask::Secrets;
 use crate::token::{Scopes, Token};
+use crate::validate::{self, TokenFields, TokenRules};
 
 /// How the audience of a token request is sent to the provider.
 ///
@@ -156,38 +157,48 @@ impl OAuthClient {
     /// Fails with [`ErrorKind::InvalidInput`] when `body` is not a token response; the
     /// message never quotes it.
     pub fn token_from_response(&self, body: &[u8]) -> Result<Token> {
-        let response: TokenResponse = serde_json::from_slice(body).map_err(|e| {
+        let fields = validate::token_response(
+            body,
+            self.inner.issuer.limits(),
+            TokenRules::default(),
+        )
+        .map_err(|invalid| {
             Error::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "not a token response (it needs access_token and token_type; error at \
-                     line {} column {})",
-                    e.line(),
-                    e.column()
+                    "not a usable token response (it needs access_token and token_type): {}",
+                    invalid.0
                 ),
             )
         })?;
+        Ok(self.token_from_fields(fields, Scopes::new(), None))
+    }
+
+    fn token_from_fields(
+        &self,
+        fields: TokenFields,
+        requested_scopes: Scopes,
+        audience: Option<String>,
+    ) -> Token {
         let issued_at = self.now();
-        Ok(Token {
-            access_token: SecretString::from(response.access_token),
-            token_type: response.token_type,
-            refresh_token: response.refresh_token.map(SecretString::from),
-            id_token: response.id_token.map(SecretString::from),
+        Token {
+            access_token: fields.access_token,
+            token_type: fields.token_type,
+            refresh_token: fields.refresh_token,
+            id_token: fields.id_token,
             issued_at,
-            expires_at: response
-                .expires_in
-                .map(|s| issued_at + Duration::from_secs(s)),
-            scopes: response
+            expires_at: fields.expires_in.map(|lifetime| later(issued_at, lifetime)),
+            // RFC 6749 5.1: without `scope`, the scopes were granted as asked.
+            scopes: fields
                 .scope
                 .as_deref()
-                .map(Scopes::parse)
-                .unwrap_or_default(),
-            audience: None,
+                .map_or(requested_scopes, Scopes::parse),
+            audience,
             issuer: self.inner.issuer.issuer().to_owned(),
             client_id: self.inner.client_id.clone(),
-            issued_token_type: response.issued_token_type,
-            extra: response.extra,
-        })
+            issued_token_type: fields.issued_token_type,
+            extra: fields.extra,
+        }
     }
 
     /// Adds client authentication to `form`; returns the `Authorization` value, if any.
@@ -201,7 +212,8 @@ impl OAuthClient {
         )
     }
 
-    /// Posts `form` (with client authentication) to `endpoint` and returns the 2xx body.
+    /// Posts `form` (with client authentication) to `endpoint` and returns the 2xx body. An
+    /// error answer has every secret the request carried masked out of what it says.
     pub(crate) async fn post(
         &self,
         endpoint: &Url,
@@ -218,7 +230,15 @@ impl OAuthClient {
         if answer.is_success() {
             Ok(answer.body)
         } else {
-            Err(answer.error(what, endpoint))
+            let mut secrets = Secrets::new();
+            form.secrets().for_each(|secret| secrets.add(secret));
+            if let Some(authorization) = &authorization {
+                secrets.add(authorization);
+            }
+            if let Some(client_secret) = self.inner.auth.secret() {
+                secrets.add(client_secret);
+            }
+            Err(answer.error(what, endpoint, &secrets))
         }
     }
 
@@ -256,39 +276,23 @@ impl OAuthClient {
         endpoint: &Url,
         request: &TokenRequest<'_>,
     ) -> Result<Token> {
-        let response: TokenResponse = serde_json::from_slice(body).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                format!(
-                    "the token endpoint {endpoint} answered a {} request with something that \
-                     is not a token response (it needs access_token and token_type)",
-                    request.grant
-                ),
-            )
-            .with_endpoint(endpoint)
-            .with_source(e)
-        })?;
-        let issued_at = self.now();
-        let scopes = match response.scope {
-            Some(scope) => Scopes::parse(&scope),
-            None => request.requested_scopes.clone(),
-        };
-        Ok(Token {
-            access_token: SecretString::from(response.access_token),
-            token_type: response.token_type,
-            refresh_token: response.refresh_token.map(SecretString::from),
-            id_token: response.id_token.map(SecretString::from),
-            issued_at,
-            expires_at: response
-                .expires_in
-                .map(|s| issued_at + Duration::from_secs(s)),
-            scopes,
-            audience: request.audience.clone(),
-            issuer: self.inner.issuer.issuer().to_owned(),
-            client_id: self.inner.client_id.clone(),
-            issued_token_type: response.issued_token_type,
-            extra: response.extra,
-        })
+        let fields = validate::token_response(body, self.inner.issuer.limits(), request.rules)
+            .map_err(|invalid| {
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!(
+                        "the token endpoint {endpoint} answered a {} request with a token \
+                         response that cannot be used: {}",
+                        request.grant, invalid.0
+                    ),
+                )
+                .with_endpoint(endpoint)
+            })?;
+        Ok(self.token_from_fields(
+            fields,
+            request.requested_scopes.clone(),
+            request.audience.clone(),
+        ))
     }
 }
 
@@ -310,33 +314,8 @@ pub(crate) struct TokenRequest<'a> {
     pub(crate) requested_scopes: Scopes,
     /// The audience or resource sent, recorded on the token.
     pub(crate) audience: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: String,
-    #[serde(default, deserialize_with = "seconds")]
-    expires_in: Option<u64>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    id_token: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    issued_token_type: Option<String>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
-}
-
-/// `expires_in` as a number, or as a numeric string (some providers send `"3600"`).
-fn seconds<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
-    Ok(match Option::<Value>::deserialize(d)? {
-        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    })
+    /// What the answer may hold beyond a Bearer token.
+    pub(crate) rules: TokenRules,
 }
 
 /// Configures an [`OAuthClient`].
@@ -398,24 +377,5 @@ impl fmt::Debug for OAuthClientBuilder {
             .field("audience_parameter", &self.audience_parameter)
             .field("id_token_leeway", &self.id_token_leeway)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expires_in_may_be_a_string_and_unknown_fields_are_kept() {
-        let response: TokenResponse = serde_json::from_str(
-            r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600",
-                "refresh_expires_in":1800,"not-before-policy":0}"#,
-        )
-        .unwrap();
-        assert_eq!(response.expires_in, Some(3600));
-        assert_eq!(response.extra["refresh_expires_in"], 1800);
-        let response: TokenResponse =
-            serde_json::from_str(r#"{"access_token":"a","token_type":"Bearer"}"#).unwrap();
-        assert_eq!(response.expires_in, None);
     }
 }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -77,6 +77,14 @@ impl ClientAuth {
             Method::SecretBasic(_) => "client_secret_basic",
             Method::SecretPost(_) => "client_secret_post",
             Method::PrivateKeyJwt(_) => "private_key_jwt",
+        }
+    }
+
+    /// The client secret, for masking it out of what a server says back.
+    pub(crate) fn secret(&self) -> Option<&SecretString> {
+        match &self.method {
+            Method::SecretBasic(secret) | Method::SecretPost(secret) => Some(secret),
+            Method::None | Method::PrivateKeyJwt(_) => None,
         }
     }
 
@@ -226,10 +234,7 @@ impl PrivateKeyJwt {
             iat: u64,
             exp: u64,
         }
-        let now = clock
-            .now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = clock.unix_seconds();
         let mut header = Header::new(self.algorithm);
         header.kid.clone_from(&self.key_id);
         let claims = Claims {
@@ -238,7 +243,7 @@ impl PrivateKeyJwt {
             aud: audience.as_str(),
             jti: random_url_safe(18),
             iat: now,
-            exp: now + self.lifetime.as_secs().max(1),
+            exp: now.saturating_add(self.lifetime.as_secs().max(1)),
         };
         jsonwebtoken::encode(&header, &claims, &self.key)
             .map(SecretString::from)
@@ -320,6 +325,14 @@ impl Form {
     }
 
     /// The field names, for logs (values never).
+    /// The secret values, for masking them out of what a server says back.
+    pub(crate) fn secrets(&self) -> impl Iterator<Item = &SecretString> {
+        self.fields.iter().filter_map(|(_, value)| match value {
+            FormValue::Secret(secret) => Some(secret),
+            FormValue::Plain(_) => None,
+        })
+    }
+
     pub(crate) fn names(&self) -> Vec<&str> {
         self.fields.iter().map(|(n, _)| n.as_ref()).collect()
     }

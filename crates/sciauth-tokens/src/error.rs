@@ -4,8 +4,11 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use sciauth_credentials::text::printable;
 use url::Url;
+
+use crate::mask::Secrets;
+use crate::validate;
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -85,6 +88,21 @@ impl OAuthErrorCode {
         }
     }
 
+    /// The code a server sent, with `secrets` masked and anything outside RFC 6749's
+    /// characters for codes (printable ASCII but `"` and `\\`) escaped, at most 100 characters.
+    pub(crate) fn parse_untrusted(code: &str, secrets: &Secrets) -> Self {
+        let well_formed = !code.is_empty()
+            && code.len() <= 100
+            && code
+                .bytes()
+                .all(|b| (0x20..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+        if well_formed && secrets.mask(code) == code {
+            Self::parse(code)
+        } else {
+            Self::Other(printable(&secrets.mask(code), 100))
+        }
+    }
+
     /// The code as the server sends it, e.g. `invalid_grant`.
     pub fn as_str(&self) -> &str {
         match self {
@@ -152,19 +170,25 @@ impl OAuthError {
         }
     }
 
-    /// Parses an error body; `None` if it is not a JSON object with a string `error`.
-    pub(crate) fn from_body(body: &[u8]) -> Option<Self> {
-        #[derive(Deserialize)]
-        struct Body {
-            error: String,
-            error_description: Option<String>,
-            error_uri: Option<String>,
-        }
-        let body: Body = serde_json::from_slice(body).ok()?;
+    /// Parses an error body; `None` if it is not a JSON object with a string `error`. The
+    /// server's words have `secrets` (what the request sent) masked and control characters
+    /// escaped before they are kept.
+    pub(crate) fn from_body(body: &[u8], secrets: &Secrets) -> Option<Self> {
+        let mut map = validate::object(body).ok()?;
+        let code = validate::string(&mut map, "error").ok()?;
+        let text = |name: &str, map: &mut serde_json::Map<String, serde_json::Value>| {
+            // A description of the wrong type is dropped, not fatal: the code is what counts.
+            validate::optional_string(map, name)
+                .ok()
+                .flatten()
+                .map(|text| sanitize(&secrets.mask(&text)))
+        };
+        let description = text("error_description", &mut map);
+        let uri = text("error_uri", &mut map);
         Some(Self {
-            code: OAuthErrorCode::parse(&body.error),
-            description: body.error_description.map(|d| sanitize(&d)),
-            uri: body.error_uri.map(|d| sanitize(&d)),
+            code: OAuthErrorCode::parse_untrusted(&code, secrets),
+            description,
+            uri,
         })
     }
 
@@ -198,19 +222,10 @@ impl fmt::Display for OAuthError {
     }
 }
 
-/// Server text goes into messages and terminals: no control characters (a newline could
-/// forge a log line), and no more than a screenful.
+/// Server text goes into messages and terminals: control characters escaped (a newline could
+/// forge a log line, an escape sequence rewrite the terminal), and no more than a screenful.
 fn sanitize(text: &str) -> String {
-    const MAX: usize = 300;
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX)
-        .collect();
-    if text.chars().count() > MAX {
-        out.push('…');
-    }
-    out
+    printable(text, validate::MAX_SHOWN_TEXT)
 }
 
 /// What went wrong, for callers that react differently to different failures.

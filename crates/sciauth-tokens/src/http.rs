@@ -6,11 +6,18 @@ use sciauth_transport::{HeaderValue, Method, StatusCode, Transport};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use sciauth_credentials::text::printable;
+
 use crate::client_auth::Form;
 use crate::error::{Error, ErrorKind, OAuthError, Result};
+use crate::mask::Secrets;
 
 /// How long a request to the provider may take, for the transport this crate builds itself.
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest answer read from an OAuth or OIDC endpoint, unless the issuer says otherwise:
+/// a token response, a discovery document or a key set is a few KiB.
+pub(crate) const DEFAULT_MAX_RESPONSE_SIZE: usize = 1024 * 1024;
 
 /// The transport an issuer uses unless given one: redirects are never followed (a token
 /// endpoint that redirects would receive our secrets at the redirect target), and no default
@@ -41,8 +48,9 @@ impl Answer {
 
     /// The error for an answer that is not a success: the OAuth error in its body, or, when
     /// there is none (an empty body, an HTML page, a redirect), one naming endpoint and status.
-    pub(crate) fn error(&self, what: &str, endpoint: &Url) -> Error {
-        let error = match OAuthError::from_body(&self.body) {
+    /// Whatever the server said has the request's `secrets` masked.
+    pub(crate) fn error(&self, what: &str, endpoint: &Url, secrets: &Secrets) -> Error {
+        let error = match OAuthError::from_body(&self.body, secrets) {
             Some(oauth) => Error::oauth(&format!("{what} {}", shown(endpoint)), oauth),
             None => {
                 let reason = StatusCode::from_u16(self.status)
@@ -51,9 +59,12 @@ impl Answer {
                     .unwrap_or("");
                 let body = if (300..400).contains(&self.status) {
                     format!(
-                        "a redirect to {}, which is not followed on OAuth endpoints; check the \
-                         endpoint URL (http vs https, trailing slash)",
-                        self.location.as_deref().unwrap_or("nowhere")
+                        "a redirect to {}, which is not followed on OAuth endpoints: refusing to \
+                         resend credentials there; check the endpoint URL (http vs https, \
+                         trailing slash)",
+                        self.location
+                            .as_deref()
+                            .map_or_else(|| "nowhere".to_owned(), |l| shown_location(l, secrets))
                     )
                 } else if self.body.iter().all(u8::is_ascii_whitespace) {
                     "an empty body".to_owned()
@@ -81,6 +92,21 @@ impl Answer {
     }
 }
 
+/// A `Location` a server sent, as errors show it: parsed, without query and user info, secrets
+/// masked, control characters escaped.
+fn shown_location(location: &str, secrets: &Secrets) -> String {
+    let text = match Url::parse(location) {
+        Ok(url) => shown(&url),
+        // A relative or broken location: only its path part.
+        Err(_) => location
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    printable(&secrets.mask(&text), 200)
+}
+
 /// An endpoint as errors show it: no query, no user info.
 fn shown(endpoint: &Url) -> String {
     let mut url = endpoint.clone();
@@ -95,11 +121,15 @@ fn shown(endpoint: &Url) -> String {
 #[derive(Clone, Debug)]
 pub(crate) struct Http {
     transport: Transport,
+    max_response_size: usize,
 }
 
 impl Http {
-    pub(crate) fn new(transport: Transport) -> Self {
-        Self { transport }
+    pub(crate) fn new(transport: Transport, max_response_size: usize) -> Self {
+        Self {
+            transport,
+            max_response_size,
+        }
     }
 
     /// GETs `url`, expecting a 2xx answer.
@@ -116,7 +146,7 @@ impl Http {
         if answer.is_success() {
             Ok(answer)
         } else {
-            Err(answer.error(what, url))
+            Err(answer.error(what, url, &Secrets::new()))
         }
     }
 
@@ -168,7 +198,24 @@ impl Http {
         url: &Url,
         what: &str,
     ) -> Result<Answer> {
+        // Whatever transport the caller gave: a redirect would carry the form (secrets) or
+        // lead discovery elsewhere, and an answer is never allowed to be large.
+        let request = request
+            .follow_redirects(false)
+            .max_response_size(self.max_response_size);
         let response = request.send().await.map_err(|e| {
+            if e.kind() == sciauth_transport::ErrorKind::BodyTooLarge {
+                return Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!(
+                        "{what} {} answered with more than {} bytes, the limit for OAuth \
+                         answers (IssuerBuilder::max_response_size)",
+                        shown(url),
+                        self.max_response_size
+                    ),
+                )
+                .with_endpoint(url);
+            }
             let why = if e.is_timeout() {
                 "timed out"
             } else if e.is_connect() {

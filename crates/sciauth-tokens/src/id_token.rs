@@ -45,11 +45,11 @@ impl IdTokenClaims {
     }
     /// `exp`, as a time.
     pub fn expires_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.exp)
+        sciauth_credentials::time::from_unix(self.exp)
     }
     /// `iat`, as a time.
     pub fn issued_at(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(self.iat)
+        sciauth_credentials::time::from_unix(self.iat)
     }
     /// `nonce`, if the token has one.
     pub fn nonce(&self) -> Option<&str> {
@@ -61,7 +61,7 @@ impl IdTokenClaims {
     }
     /// `auth_time`, when the user authenticated, if present.
     pub fn auth_time(&self) -> Option<SystemTime> {
-        self.auth_time.map(|t| UNIX_EPOCH + Duration::from_secs(t))
+        self.auth_time.map(sciauth_credentials::time::from_unix)
     }
     /// Every other claim (`email`, `name`, `preferred_username`, `eduperson_*`, ...).
     pub fn other(&self) -> &Map<String, Value> {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
+use sciauth_credentials::text::printable;
 use sciauth_credentials::{Clock, SystemClock};
 use sciauth_transport::Transport;
 
@@ -12,6 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http};
 use crate::jwks::JwksCache;
 use crate::metadata::{ProviderMetadata, discovery_urls, parse_issuer};
+use crate::validate::Limits;
 
 /// An OAuth 2.0 / OIDC provider, ready to be used by [`OAuthClient`](crate::OAuthClient)s.
 ///
@@ -36,6 +38,7 @@ struct Inner {
     http: Http,
     clock: Arc<dyn Clock>,
     jwks: JwksCache,
+    limits: Limits,
 }
 
 impl Issuer {
@@ -66,6 +69,10 @@ impl Issuer {
 
     pub(crate) fn http(&self) -> &Http {
         &self.inner.http
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     pub(crate) async fn signing_key(
@@ -105,6 +112,8 @@ pub struct IssuerBuilder {
     metadata: Option<ProviderMetadata>,
     jwks_refetch_interval: Duration,
     jwks_max_age: Duration,
+    max_response_size: usize,
+    limits: Limits,
 }
 
 impl IssuerBuilder {
@@ -116,12 +125,17 @@ impl IssuerBuilder {
             metadata: None,
             jwks_refetch_interval: Duration::from_secs(60),
             jwks_max_age: Duration::from_secs(3600),
+            max_response_size: http::DEFAULT_MAX_RESPONSE_SIZE,
+            limits: Limits::default(),
         }
     }
 
     /// The transport to reach the provider with (for a proxy, CA file, client certificate or
-    /// timeouts). It must be built with `follow_redirects(false)` and without a default
-    /// credential. By default one is built that way, with a 30 s timeout.
+    /// timeouts). Whatever it is set to, requests to the provider's endpoints never follow a
+    /// redirect (a redirected token request would carry secrets elsewhere), never send the
+    /// transport's own credential, and read at most
+    /// [`max_response_size`](Self::max_response_size). By default one is built with a 30 s
+    /// timeout.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = Some(transport);
         self
@@ -154,18 +168,38 @@ impl IssuerBuilder {
         self
     }
 
+    /// The largest answer read from any of the provider's endpoints (discovery, JWKS, token,
+    /// device, revocation, introspection); a larger one is refused with
+    /// [`ErrorKind::InvalidResponse`], and a streamed one is cut off there. By default 1 MiB.
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = bytes;
+        self
+    }
+
+    /// The largest access, refresh, ID token or device code accepted from the provider; a
+    /// larger one is refused with [`ErrorKind::InvalidResponse`]. By default 64 KiB (JWTs
+    /// with many groups run to a few KiB).
+    pub fn max_token_size(mut self, bytes: usize) -> Self {
+        self.limits.max_token_size = bytes;
+        self
+    }
+
     /// Discovers the provider (unless metadata was given) and checks its issuer.
     pub async fn build(self) -> Result<Issuer> {
         let issuer_url = parse_issuer(&self.issuer)?;
-        let http = Http::new(match self.transport {
-            Some(transport) => transport,
-            None => http::default_transport()?,
-        });
+        let http = Http::new(
+            match self.transport {
+                Some(transport) => transport,
+                None => http::default_transport()?,
+            },
+            self.max_response_size,
+        );
         let metadata = match self.metadata {
             Some(metadata) => metadata,
             None => discover(&http, &issuer_url).await?,
         };
         check_issuer(&self.issuer, &metadata.issuer)?;
+        check_endpoints(&issuer_url, &metadata)?;
         tracing::debug!(issuer = %metadata.issuer, "issuer ready");
         let jwks = JwksCache::new(
             metadata.jwks_uri.clone(),
@@ -178,6 +212,7 @@ impl IssuerBuilder {
                 http,
                 clock: self.clock,
                 jwks,
+                limits: self.limits,
             }),
         })
     }
@@ -190,6 +225,8 @@ impl fmt::Debug for IssuerBuilder {
             .field("metadata", &self.metadata.is_some())
             .field("jwks_refetch_interval", &self.jwks_refetch_interval)
             .field("jwks_max_age", &self.jwks_max_age)
+            .field("max_response_size", &self.max_response_size)
+            .field("max_token_size", &self.limits.max_token_size)
             .finish_non_exhaustive()
     }
 }
@@ -199,15 +236,15 @@ async fn discover(http: &Http, issuer: &url::Url) -> Result<ProviderMetadata> {
     for url in discovery_urls(issuer) {
         match http.get(&url, "the discovery endpoint").await {
             Ok(answer) => {
-                return serde_json::from_slice(&answer.body).map_err(|e| {
+                return ProviderMetadata::from_discovery(&answer.body).map_err(|invalid| {
                     Error::new(
                         ErrorKind::Discovery,
                         format!(
-                            "the discovery document at {url} is not valid provider metadata \
-                             (it needs at least issuer and token_endpoint)"
+                            "the discovery document at {url} is not valid provider metadata: \
+                             {}",
+                            invalid.0
                         ),
                     )
-                    .with_source(e)
                 });
             }
             // Only a 404-like answer moves on to the RFC 8414 location; a network failure
@@ -240,6 +277,7 @@ fn check_issuer(configured: &str, provider: &str) -> Result<()> {
     if configured == provider {
         return Ok(());
     }
+    let provider = printable(provider, 200);
     let hint = if configured.trim_end_matches('/') == provider.trim_end_matches('/') {
         format!("; the difference is the trailing slash: configure the issuer as {provider:?}")
     } else {
@@ -254,6 +292,42 @@ fn check_issuer(configured: &str, provider: &str) -> Result<()> {
     ))
 }
 
+/// Whether `url` names this machine: `localhost` or a loopback address.
+pub(crate) fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Credentials go only where TLS protects them: an https issuer's endpoints must all be
+/// https (or on this machine) (a discovery document naming an `http://` token endpoint would send the client
+/// secret and refresh tokens in clear), and no endpoint may use another scheme.
+fn check_endpoints(issuer: &url::Url, metadata: &ProviderMetadata) -> Result<()> {
+    for (name, url) in metadata.endpoints() {
+        let allowed = match url.scheme() {
+            "https" => true,
+            // A loopback endpoint never leaves the machine (test providers, local proxies).
+            "http" => issuer.scheme() == "http" || is_loopback(url),
+            _ => false,
+        };
+        if !allowed {
+            return Err(Error::new(
+                ErrorKind::Discovery,
+                format!(
+                    "the provider's {name} is a {} URL, but the issuer {issuer} is {}: refusing \
+                     to send credentials there (every endpoint of an https issuer must be https)",
+                    printable(url.scheme(), 20),
+                    issuer.scheme()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +340,27 @@ mod tests {
         assert!(e.to_string().contains("trailing slash"), "{e}");
         let e = check_issuer("https://a.example.org", "https://b.example.org").unwrap_err();
         assert!(!e.to_string().contains("trailing slash"), "{e}");
+        let e =
+            check_issuer("https://a.example.org", "https://a.example.org\u{1b}[2J").unwrap_err();
+        assert!(!e.to_string().contains('\u{1b}'), "{e}");
+    }
+
+    #[test]
+    fn endpoints_of_an_https_issuer_must_be_https() {
+        let issuer: url::Url = "https://idp.example.org".parse().unwrap();
+        let mut metadata = ProviderMetadata::new(
+            "https://idp.example.org",
+            "https://idp.example.org/token".parse().unwrap(),
+        );
+        assert!(check_endpoints(&issuer, &metadata).is_ok());
+        metadata.token_endpoint = "http://idp.example.org/token".parse().unwrap();
+        let e = check_endpoints(&issuer, &metadata).unwrap_err();
+        assert!(e.to_string().contains("token_endpoint"), "{e}");
+        let plain: url::Url = "http://127.0.0.1:8080".parse().unwrap();
+        assert!(check_endpoints(&plain, &metadata).is_ok());
+        metadata.token_endpoint = "http://127.0.0.1:8080/token".parse().unwrap();
+        assert!(check_endpoints(&issuer, &metadata).is_ok());
+        metadata.jwks_uri = Some("file:///etc/passwd".parse().unwrap());
+        assert!(check_endpoints(&plain, &metadata).is_err());
     }
 }

@@ -118,12 +118,14 @@ mod issuer;
 mod jwks;
 mod loopback;
 mod manager;
+mod mask;
 mod metadata;
 mod pkce;
 pub mod service;
 mod sleep;
 mod store;
 mod token;
+mod validate;
 
 #[cfg(test)]
 mod tests;

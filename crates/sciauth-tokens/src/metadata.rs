@@ -5,7 +5,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
+use sciauth_credentials::text::printable;
+
 use crate::error::{Error, ErrorKind, Result};
+use crate::validate::{self, Invalid};
 
 /// Where a provider's endpoints are and what it supports.
 ///
@@ -98,6 +101,61 @@ impl ProviderMetadata {
 
 /// Checks that `issuer` can be an issuer identifier: an http(s) URL without query or
 /// fragment (RFC 8414 2). Returns it parsed.
+impl ProviderMetadata {
+    /// Parses a discovery document (OIDC Discovery 3, RFC 8414 2): a JSON object with at least
+    /// `issuer` and `token_endpoint`. Errors name the field, never quote the value.
+    pub(crate) fn from_discovery(body: &[u8]) -> std::result::Result<Self, Invalid> {
+        let map = validate::object(body)?;
+        let value = Value::Object(map);
+        if let Some(issuer) = value.get("issuer").and_then(Value::as_str) {
+            validate::text("issuer", issuer.to_owned(), 2048)?;
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "document".to_owned()
+            } else {
+                path
+            };
+            // `inner` says "missing field" or "invalid type/value" and may quote a value:
+            // keep only its category.
+            let message = e.inner().to_string();
+            let problem = if message.starts_with("missing field") {
+                format!("is missing a required field ({})", printable(&message, 80))
+            } else {
+                format!("has a value of the wrong type or form at {field}")
+            };
+            Invalid(format!(
+                "it {problem} (it needs at least issuer and token_endpoint)"
+            ))
+        })
+    }
+
+    /// Every endpoint URL in the metadata, with its name.
+    pub(crate) fn endpoints(&self) -> impl Iterator<Item = (&'static str, &Url)> {
+        [
+            (
+                "authorization_endpoint",
+                self.authorization_endpoint.as_ref(),
+            ),
+            ("token_endpoint", Some(&self.token_endpoint)),
+            (
+                "device_authorization_endpoint",
+                self.device_authorization_endpoint.as_ref(),
+            ),
+            ("revocation_endpoint", self.revocation_endpoint.as_ref()),
+            (
+                "introspection_endpoint",
+                self.introspection_endpoint.as_ref(),
+            ),
+            ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
+            ("jwks_uri", self.jwks_uri.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, url)| url.map(|url| (name, url)))
+    }
+}
+
 pub(crate) fn parse_issuer(issuer: &str) -> Result<Url> {
     let url = Url::parse(issuer).map_err(|e| {
         Error::new(

@@ -21,7 +21,7 @@
 //! Only `getToken` answers with a secret (the access token); the info calls never do.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
@@ -316,12 +316,13 @@ pub struct ErrorBody {
 
 /// Whole seconds since the Unix epoch.
 pub fn unix(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    sciauth_credentials::time::unix_seconds(time)
 }
 
-/// The time `seconds` after the Unix epoch.
+/// The time `seconds` after the Unix epoch, at most the end of the year 9999 (the number
+/// comes from the other side of the wire).
 pub fn from_unix(seconds: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(seconds)
+    sciauth_credentials::time::from_unix(seconds)
 }
 
 #[cfg(test)]

@@ -95,6 +95,22 @@ fn minimal_and_future_formats() {
 }
 
 #[test]
+fn times_in_a_stored_token_beyond_the_clock_saturate_instead_of_panicking() {
+    let huge: Token = serde_json::from_value(json!({
+        "version": 1, "issuer": "i", "client_id": "c", "token_type": "Bearer",
+        "access_token": "a", "refresh_token": "r", "issued_at": u64::MAX,
+        "expires_at": u64::MAX, "extra": {"refresh_expires_in": u64::MAX}
+    }))
+    .unwrap();
+    let end = sciauth_credentials::time::far_future();
+    assert_eq!(huge.issued_at(), end);
+    assert_eq!(huge.expires_at(), Some(end));
+    assert_eq!(huge.refresh_expires_at(), Some(end));
+    assert!(!huge.is_expired_at(UNIX_EPOCH, Duration::from_secs(60)));
+    assert!(huge.is_expired_at(UNIX_EPOCH, Duration::MAX));
+}
+
+#[test]
 fn expiry_helpers() {
     let token = sample_token();
     let issued = token.issued_at();

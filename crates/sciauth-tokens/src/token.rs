@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -248,7 +248,8 @@ impl Token {
     /// Whether the access token is expired at `now`, or expires within `leeway` of it. A token
     /// whose expiry is unknown is never judged expired here (the resource server will say).
     pub fn is_expired_at(&self, now: SystemTime, leeway: Duration) -> bool {
-        self.expires_at.is_some_and(|at| now + leeway >= at)
+        self.expires_at
+            .is_some_and(|at| sciauth_credentials::time::later(now, leeway) >= at)
     }
 
     /// The scopes granted: the response's `scope`, or, when the response left it out, the
@@ -322,9 +323,7 @@ impl fmt::Debug for Token {
     }
 }
 
-fn unix(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+use sciauth_credentials::time::unix_seconds as unix;
 
 /// The on-disk shape of [`Token`], version 1.
 #[derive(Serialize, Deserialize)]
@@ -392,7 +391,7 @@ impl TryFrom<TokenRepr> for Token {
                 repr.version
             ));
         }
-        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let at = sciauth_credentials::time::from_unix;
         Ok(Self {
             access_token: repr.access_token,
             token_type: repr.token_type,

@@ -62,6 +62,8 @@ pub struct RequestBuilder {
     preferences: Option<PreferencesHeader>,
     timeout: Option<Duration>,
     retry: Option<bool>,
+    follow_redirects: Option<bool>,
+    max_response_size: Option<usize>,
     error: Option<Error>,
 }
 
@@ -118,6 +120,8 @@ impl RequestBuilder {
             preferences: None,
             timeout: None,
             retry: None,
+            follow_redirects: None,
+            max_response_size: None,
             error,
         }
     }
@@ -264,6 +268,24 @@ impl RequestBuilder {
         self
     }
 
+    /// Whether this request follows redirects, instead of the transport's setting (see
+    /// [`TransportBuilder::follow_redirects`](crate::TransportBuilder::follow_redirects)).
+    /// `false` returns a 3xx answer to the caller as it is: what a request carrying secrets in
+    /// its body (an OAuth token request) needs whatever transport it was given.
+    pub fn follow_redirects(mut self, yes: bool) -> Self {
+        self.follow_redirects = Some(yes);
+        self
+    }
+
+    /// The largest response body this request accepts, instead of the transport's
+    /// [`max_response_size`](crate::TransportBuilder::max_response_size): a body announced
+    /// larger is refused before it is read, one that streams (or is chunked) past it is cut
+    /// off while reading, with [`ErrorKind::BodyTooLarge`].
+    pub fn max_response_size(mut self, bytes: usize) -> Self {
+        self.max_response_size = Some(bytes);
+        self
+    }
+
     /// Sends the request and reads the whole response.
     ///
     /// Returns the response for any status, including 4xx and 5xx: use
@@ -355,6 +377,8 @@ impl RequestBuilder {
         // its own must not borrow it, nor leave one behind.
         let use_sessions = matches!(self.auth, Auth::Transport) && self.preferences.is_none();
         let timeout = self.timeout.unwrap_or(settings.timeout);
+        let follow_redirects = self.follow_redirects.unwrap_or(settings.follow_redirects);
+        let max_response_size = self.max_response_size.unwrap_or(settings.max_response_size);
         let retryable = self
             .retry
             .unwrap_or(settings.retry_non_idempotent || is_idempotent(&self.method));
@@ -369,6 +393,8 @@ impl RequestBuilder {
             use_sessions,
             timeout,
             retryable,
+            follow_redirects,
+            max_response_size,
         })
     }
 }
@@ -385,6 +411,8 @@ struct Plan {
     use_sessions: bool,
     timeout: Duration,
     retryable: bool,
+    follow_redirects: bool,
+    max_response_size: usize,
 }
 
 /// The URLs to try, in order: the target itself, or the target on each base URL starting
@@ -522,7 +550,7 @@ impl Plan {
                 }
                 .build();
                 let response = inner.client.execute(request).await.map_err(classify)?;
-                response::read(response, settings.max_response_size).await
+                response::read(response, self.max_response_size).await
             };
             // The deadline covers connecting, sending and reading the whole body.
             let outcome = match tokio::time::timeout(timeout, exchange).await {
@@ -606,7 +634,7 @@ impl Plan {
                 }
             }
 
-            if settings.follow_redirects
+            if self.follow_redirects
                 && let Some(next) = redirect_target(status, &url, response.headers())
             {
                 redirects += 1;

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use sciauth_credentials::time::later;
+
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use url::{Origin, Url};
 
@@ -48,7 +50,7 @@ impl SessionStore {
         let session = sessions.get(&origin)?;
         if session
             .expires
-            .is_some_and(|expires| SystemTime::now() + EXPIRY_MARGIN >= expires)
+            .is_some_and(|expires| later(SystemTime::now(), EXPIRY_MARGIN) >= expires)
         {
             sessions.remove(&origin);
             return None;
@@ -67,7 +69,8 @@ impl SessionStore {
             .get(&SECURITY_SESSION_LIFETIME)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|millis| SystemTime::now() + Duration::from_millis(millis));
+            // The server's number: saturating, never a panic.
+            .map(|millis| later(SystemTime::now(), Duration::from_millis(millis)));
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.insert(url.origin(), Session { id, expires });
         self.used.store(true, Ordering::Relaxed);

@@ -31,6 +31,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::credentials::time::later;
 use crate::credentials::{Clock, Credential, SystemClock};
 use crate::error::{Error, Result};
 use crate::tokens::service::{
@@ -202,7 +203,9 @@ impl TokenServiceClient {
     pub async fn get_token_uncached(&self, request: &GetTokenRequest) -> Result<ServiceToken> {
         let received = self.inner.clock.now();
         let token: ServiceToken = self.call("getToken", request).await?;
-        let expires_at = token.expires_in.map(|s| received + Duration::from_secs(s));
+        let expires_at = token
+            .expires_in
+            .map(|s| later(received, Duration::from_secs(s)));
         let mut cache = self
             .inner
             .cache
@@ -276,7 +279,7 @@ impl TokenServiceClient {
     }
 
     fn cached(&self, key: &CacheKey, min_valid: Duration) -> Option<ServiceToken> {
-        let needed = self.inner.clock.now() + min_valid;
+        let needed = later(self.inner.clock.now(), min_valid);
         self.inner
             .cache
             .read()

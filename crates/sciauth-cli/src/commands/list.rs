@@ -1,7 +1,5 @@
 //! `sciauth list`: every profile and what it holds, as a table or JSON; never a token.
 
-use std::time::SystemTime;
-
 use sciauth::tokens::TokenInfo;
 use serde_json::json;
 
@@ -94,11 +92,7 @@ fn print_table(rows: &[serde_json::Value]) {
     let expiry = |v: &serde_json::Value| {
         v.as_u64().map_or_else(
             || "-".to_owned(),
-            |secs| {
-                validity(Some(
-                    SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs),
-                ))
-            },
+            |secs| validity(Some(sciauth::credentials::time::from_unix(secs))),
         )
     };
     let mut table = vec![

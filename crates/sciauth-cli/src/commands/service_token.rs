@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use sciauth::TokenServiceClient;
 use sciauth::credentials::BearerToken;
+use sciauth::credentials::time::later;
 use sciauth::tokens::service::GetTokenRequest;
 
 use crate::cli::TokenArgs;
@@ -51,7 +52,7 @@ pub(crate) async fn run(context: &Context, args: TokenArgs, service: &str) -> Cl
         token: &token.access_token,
         expires_at: token
             .expires_in
-            .map(|seconds| received + Duration::from_secs(seconds)),
+            .map(|seconds| later(received, Duration::from_secs(seconds))),
         scopes: split_scopes(std::slice::from_ref(&token.scope)),
         audience: token.audience.as_deref(),
         issuer: &token.issuer,

@@ -4,6 +4,7 @@ use crate::client::{OAuthClient, TokenRequest};
 use crate::client_auth::Form;
 use crate::error::Result;
 use crate::token::{Scopes, Token};
+use crate::validate::TokenRules;
 
 impl OAuthClient {
     /// Requests a token for the client itself (a service account, Rucio's admin client).
@@ -66,6 +67,7 @@ impl ClientCredentials {
                     grant: "client_credentials",
                     requested_scopes: self.scopes,
                     audience: audience.or(self.resource),
+                    rules: TokenRules::default(),
                 },
             )
             .await

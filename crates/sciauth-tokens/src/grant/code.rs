@@ -11,12 +11,16 @@ use std::time::Duration;
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
+use sciauth_credentials::text::printable;
+
 use crate::client::{OAuthClient, TokenRequest};
 use crate::client_auth::Form;
 use crate::error::{Error, ErrorKind, OAuthError, OAuthErrorCode, Result};
 use crate::loopback::{LoopbackServer, Page};
+use crate::mask::Secrets;
 use crate::pkce::{PkceVerifier, random_url_safe};
 use crate::token::{Scopes, Token};
+use crate::validate::TokenRules;
 
 impl OAuthClient {
     /// Starts building an authorization request for `redirect_uri`, for callers that run the
@@ -47,6 +51,7 @@ impl OAuthClient {
                     grant: "authorization_code",
                     requested_scopes: session.scopes.clone(),
                     audience,
+                    rules: TokenRules::default(),
                 },
             )
             .await?;
@@ -308,8 +313,9 @@ impl AuthorizationSession {
                 return Err(Error::new(
                     ErrorKind::IssuerMismatch,
                     format!(
-                        "the redirect comes from issuer {iss:?}, not from {:?} (RFC 9207 mix-up \
+                        "the redirect comes from issuer {:?}, not from {:?} (RFC 9207 mix-up \
                          defence); start the login again",
+                        printable(&iss, 200),
                         self.issuer
                     ),
                 ));
@@ -324,7 +330,10 @@ impl AuthorizationSession {
             _ => {}
         }
         if let Some(error) = error {
-            let error = OAuthError::new(OAuthErrorCode::parse(&error), error_description);
+            let error = OAuthError::new(
+                OAuthErrorCode::parse_untrusted(&error, &Secrets::new()),
+                error_description,
+            );
             return Err(Error::oauth("the authorization endpoint", error));
         }
         code.filter(|c| !c.is_empty()).ok_or_else(|| {

@@ -5,18 +5,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
-use serde::Deserialize;
+
+use sciauth_credentials::time::later;
 
 use crate::client::{OAuthClient, TokenRequest};
 use crate::client_auth::Form;
 use crate::error::{Error, ErrorKind, OAuthErrorCode, Result};
 use crate::sleep::Sleeper;
 use crate::token::{Scopes, Token};
+use crate::validate;
+use crate::validate::TokenRules;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:device_code";
-
-/// The interval RFC 8628 3.2 prescribes when the provider names none.
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What RFC 8628 3.5 adds to the interval on each `slow_down`.
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
@@ -104,7 +104,8 @@ impl DeviceAuthorization {
         self.expires_at
     }
 
-    /// How long to wait between polls, as the provider asked (5 s if it did not say).
+    /// How long to wait between polls, as the provider asked: 5 s if it did not say, at least
+    /// 1 s, at most 5 min.
     pub fn interval(&self) -> Duration {
         self.interval
     }
@@ -247,27 +248,26 @@ impl DeviceLogin {
             .client
             .post(&endpoint, "the device authorization endpoint", form)
             .await?;
-        let response: DeviceResponse = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                format!(
-                    "the device authorization endpoint {endpoint} answered with something that \
-                     is not a device authorization response"
-                ),
-            )
-            .with_endpoint(&endpoint)
-            .with_source(e)
-        })?;
+        let response =
+            validate::device_response(&body, self.client.issuer().limits()).map_err(|invalid| {
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!(
+                        "the device authorization endpoint {endpoint} answered with a device \
+                         authorization that cannot be used: {}",
+                        invalid.0
+                    ),
+                )
+                .with_endpoint(&endpoint)
+            })?;
         let now = self.client.now();
         Ok(DeviceAuthorization {
-            device_code: SecretString::from(response.device_code),
+            device_code: response.device_code,
             user_code: response.user_code,
             verification_uri: response.verification_uri,
             verification_uri_complete: response.verification_uri_complete,
-            expires_at: now + Duration::from_secs(response.expires_in),
-            interval: response
-                .interval
-                .map_or(DEFAULT_INTERVAL, Duration::from_secs),
+            expires_at: later(now, response.expires_in),
+            interval: response.interval,
             scopes: self.scopes.clone(),
             audience,
         })
@@ -280,7 +280,12 @@ impl DeviceLogin {
         let mut interval = authorization.interval;
         let mut polls = 0u32;
         loop {
-            self.sleeper.sleep(interval).await;
+            // Never sleep past the expiry: a long interval ends with the code's lifetime.
+            let left = authorization
+                .expires_at
+                .duration_since(self.client.now())
+                .unwrap_or_default();
+            self.sleeper.sleep(interval.min(left)).await;
             if self.client.now() >= authorization.expires_at {
                 return Err(Error::new(
                     ErrorKind::Timeout,
@@ -298,10 +303,11 @@ impl DeviceLogin {
                         grant: "device_code",
                         requested_scopes: authorization.scopes.clone(),
                         audience: authorization.audience.clone(),
+                        rules: TokenRules::default(),
                     },
                 )
                 .await;
-            polls += 1;
+            polls = polls.saturating_add(1);
             let progress = match result {
                 Ok(token) => {
                     if let Some(id_token) = &token.id_token {
@@ -315,13 +321,13 @@ impl DeviceLogin {
                 Err(e) => match e.oauth_code() {
                     Some(OAuthErrorCode::AuthorizationPending) => DeviceProgress::Pending { polls },
                     Some(OAuthErrorCode::SlowDown) => {
-                        interval += SLOW_DOWN_STEP;
+                        interval = interval.saturating_add(SLOW_DOWN_STEP);
                         DeviceProgress::SlowDown { interval }
                     }
                     // RFC 8628 3.5: on a network failure, back off and keep polling; the
                     // user may be halfway through the login.
                     None if e.is_transient() => {
-                        interval = (interval * 2).min(MAX_BACKOFF_INTERVAL);
+                        interval = interval.saturating_mul(2).min(MAX_BACKOFF_INTERVAL);
                         tracing::warn!(error = %e, ?interval, "device flow poll failed; retrying");
                         DeviceProgress::Retrying { interval }
                     }
@@ -344,18 +350,4 @@ impl fmt::Debug for DeviceLogin {
             .field("audience", &self.audience)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Deserialize)]
-struct DeviceResponse {
-    device_code: String,
-    user_code: String,
-    // Some providers (Google, older drafts) say verification_url.
-    #[serde(alias = "verification_url")]
-    verification_uri: String,
-    #[serde(default, alias = "verification_url_complete")]
-    verification_uri_complete: Option<String>,
-    expires_in: u64,
-    #[serde(default)]
-    interval: Option<u64>,
 }

@@ -7,6 +7,7 @@ use crate::client::{OAuthClient, TokenRequest};
 use crate::client_auth::Form;
 use crate::error::Result;
 use crate::token::{Scopes, Token, token_type};
+use crate::validate::TokenRules;
 
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 
@@ -107,6 +108,13 @@ impl TokenExchange {
         form.push("grant_type", GRANT_TYPE);
         form.push_secret("subject_token", self.subject_token);
         form.push("subject_token_type", self.subject_token_type);
+        // RFC 8693 2.2.1: what is not an access token comes with token_type N_A.
+        let rules = TokenRules {
+            allow_not_applicable: self
+                .requested_token_type
+                .as_deref()
+                .is_some_and(|t| t != token_type::ACCESS_TOKEN),
+        };
         form.push_opt("requested_token_type", self.requested_token_type);
         if let Some((actor_token, actor_token_type)) = self.actor {
             form.push_secret("actor_token", actor_token);
@@ -127,6 +135,7 @@ impl TokenExchange {
                     grant: "token-exchange",
                     requested_scopes: self.scopes,
                     audience: audience.or(self.resource),
+                    rules,
                 },
             )
             .await

@@ -6,6 +6,7 @@ use crate::client::{OAuthClient, TokenRequest};
 use crate::client_auth::Form;
 use crate::error::{Error, ErrorKind, Result};
 use crate::token::{Scopes, Token};
+use crate::validate::TokenRules;
 
 impl OAuthClient {
     /// Refreshes `token` with its refresh token.
@@ -106,6 +107,7 @@ impl Refresh {
                     grant: "refresh_token",
                     requested_scopes,
                     audience,
+                    rules: TokenRules::default(),
                 },
             )
             .await?;

@@ -1,6 +1,6 @@
 //! Revocation (RFC 7009) and introspection (RFC 7662).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -156,11 +156,11 @@ impl Introspection {
     }
     /// When the token expires.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.exp.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        self.exp.map(sciauth_credentials::time::from_unix)
     }
     /// When the token was issued.
     pub fn issued_at(&self) -> Option<SystemTime> {
-        self.iat.map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        self.iat.map(sciauth_credentials::time::from_unix)
     }
     /// The subject.
     pub fn subject(&self) -> Option<&str> {

@@ -966,7 +966,7 @@ impl Snapshot {
     /// The best access token for `request` that is valid now for the request's minimum time
     /// left, and whether it is due for a refresh ahead.
     fn find(&self, request: &TokenRequest, now: SystemTime) -> Option<(usize, bool)> {
-        let needed = now + request.required_time_left();
+        let needed = sciauth_credentials::time::later(now, request.required_time_left());
         let mut best: Option<usize> = None;
         for (index, entry) in self.grant.access_tokens().iter().enumerate() {
             let covers = entry.audience() == request.requested_audience()

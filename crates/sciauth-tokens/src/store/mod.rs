@@ -179,7 +179,8 @@ impl AccessTokenEntry {
     /// The end of its usable life: its expiry, or, when the provider did not say,
     /// `unknown_lifetime` after it was issued.
     pub(crate) fn usable_until(&self, unknown_lifetime: Duration) -> SystemTime {
-        self.expires_at.unwrap_or(self.issued_at + unknown_lifetime)
+        self.expires_at
+            .unwrap_or_else(|| sciauth_credentials::time::later(self.issued_at, unknown_lifetime))
     }
 
     fn same_secret(&self, other: &AccessTokenEntry) -> bool {
@@ -560,17 +561,17 @@ pub(crate) fn refresh_token_expiry(token: &Token) -> Option<SystemTime> {
         .and_then(Value::as_u64)
     {
         // Keycloak sends 0 for offline tokens, which do not expire.
-        return (seconds > 0).then(|| token.issued_at + Duration::from_secs(seconds));
+        return (seconds > 0).then(|| {
+            sciauth_credentials::time::later(token.issued_at, Duration::from_secs(seconds))
+        });
     }
     let payload = refresh.expose_secret().split('.').nth(1)?;
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
     let exp = claims.get("exp")?.as_u64()?;
-    Some(UNIX_EPOCH + Duration::from_secs(exp))
+    Some(sciauth_credentials::time::from_unix(exp))
 }
 
-fn unix(time: SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+use sciauth_credentials::time::unix_seconds as unix;
 
 const FORMAT_VERSION: u32 = 1;
 
@@ -653,7 +654,7 @@ pub(crate) fn distinct_keys(grants: &[StoredGrant]) -> bool {
 }
 
 mod unix_seconds {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -662,12 +663,12 @@ mod unix_seconds {
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
-        Ok(UNIX_EPOCH + Duration::from_secs(u64::deserialize(d)?))
+        Ok(sciauth_credentials::time::from_unix(u64::deserialize(d)?))
     }
 }
 
 mod optional_unix_seconds {
-    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};
 
@@ -684,6 +685,6 @@ mod optional_unix_seconds {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<SystemTime>, D::Error> {
-        Ok(Option::<u64>::deserialize(d)?.map(|s| UNIX_EPOCH + Duration::from_secs(s)))
+        Ok(Option::<u64>::deserialize(d)?.map(sciauth_credentials::time::from_unix))
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -147,8 +147,7 @@ fn backend(path: &Path, error: rusqlite::Error) -> Error {
 }
 
 fn unix(time: std::time::SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    i64::try_from(sciauth_credentials::time::unix_seconds(time)).unwrap_or(i64::MAX)
 }
 
 fn parse(path: &Path, key: &GrantKey, json: &str) -> Result<StoredGrant> {
