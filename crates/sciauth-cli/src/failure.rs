@@ -2,6 +2,8 @@
 //! that says what kind of failure it was, so that scripts can react.
 
 use std::fmt;
+
+use sciauth::credentials::text::printable;
 use std::process::ExitCode;
 
 /// Exit codes; documented in `sciauth --help` and the README.
@@ -46,11 +48,13 @@ impl Failure {
         self
     }
 
-    /// Prints `sciauth: <message>` and the hint, and gives the exit code.
+    /// Prints `sciauth: <message>` and the hint, and gives the exit code. Both are escaped
+    /// once more on the way out: whatever server words an error carries, no control character
+    /// reaches the terminal, whichever layer forgot.
     pub(crate) fn report(&self) -> ExitCode {
-        eprintln!("sciauth: {}", self.message);
+        eprintln!("sciauth: {}", printable(&self.message, 4000));
         if let Some(hint) = &self.hint {
-            eprintln!("hint: {hint}");
+            eprintln!("hint: {}", printable(hint, 1000));
         }
         ExitCode::from(self.exit as u8)
     }

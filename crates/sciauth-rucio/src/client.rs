@@ -141,13 +141,7 @@ impl RucioClient {
             .await
             .map_err(|e| Error::from_transport(&what, e))?;
         if !response.status().is_success() {
-            return Err(Error::from_answer(
-                ErrorKind::Server,
-                &what,
-                response.status(),
-                response.headers(),
-                response.bytes(),
-            ));
+            return Err(Error::from_answer(ErrorKind::Server, &what, &response));
         }
         response
             .json()
@@ -170,13 +164,7 @@ impl RucioClient {
             .await
             .map_err(|e| Error::from_transport(what, e))?;
         if !response.status().is_success() {
-            return Err(Error::from_answer(
-                ErrorKind::Server,
-                what,
-                response.status(),
-                response.headers(),
-                response.bytes(),
-            ));
+            return Err(Error::from_answer(ErrorKind::Server, what, &response));
         }
         let ping: Ping = response
             .json()

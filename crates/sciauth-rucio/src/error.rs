@@ -4,7 +4,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
-use sciauth_transport::{HeaderMap, StatusCode};
+use sciauth_credentials::text::printable;
+use sciauth_transport::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 
 /// What a [`Result`] of this crate fails with.
@@ -163,14 +164,17 @@ impl Error {
     }
 
     /// An error for a non-2xx answer: `what` names the call (`login to https://... as root`).
-    pub(crate) fn from_answer(
-        kind: ErrorKind,
-        what: &str,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Self {
-        let exception = RucioException::from_response(headers, body);
+    /// Rucio's words have what the request sent (password, token) masked and control
+    /// characters escaped.
+    pub(crate) fn from_answer(kind: ErrorKind, what: &str, response: &Response) -> Self {
+        let status = response.status();
+        let exception =
+            RucioException::from_response(response.headers(), response.bytes()).map(|raw| {
+                RucioException {
+                    class: printable(&response.mask_sent_secrets(&raw.class), 100),
+                    message: printable(&response.mask_sent_secrets(&raw.message), 1000),
+                }
+            });
         let message = match &exception {
             Some(exception) => format!("{what} failed: {exception}"),
             None => format!("{what} failed: HTTP {status}"),
@@ -179,6 +183,11 @@ impl Error {
     }
 
     pub(crate) fn multiple_accounts(what: &str, accounts: Vec<String>) -> Self {
+        let accounts: Vec<String> = accounts
+            .iter()
+            .take(100)
+            .map(|account| printable(account, 100))
+            .collect();
         let message = format!(
             "{what}: this identity has several accounts ({}) and none is its default; name \
              one (account in rucio.cfg, RUCIO_ACCOUNT, or --account)",

@@ -248,9 +248,7 @@ impl AuthMethod {
             return Err(Error::from_answer(
                 refused_or_server(response.status()),
                 &what,
-                response.status(),
-                response.headers(),
-                response.bytes(),
+                &response,
             ));
         }
         header_text(response.headers(), "x-rucio-ssh-challenge-token").ok_or_else(|| {
@@ -403,9 +401,7 @@ fn login_answer(
         return Err(Error::from_answer(
             refused_or_server(status),
             &what,
-            status,
-            headers,
-            response.bytes(),
+            &response,
         ));
     }
     let token = header_text(headers, AUTH_TOKEN).ok_or_else(|| {

@@ -247,8 +247,9 @@ async fn discover(http: &Http, issuer: &url::Url) -> Result<ProviderMetadata> {
                     )
                 });
             }
-            // Only a 404-like answer moves on to the RFC 8414 location; a network failure
-            // would fail there too.
+            // Only a 4xx answer (no document here) moves on to the RFC 8414 location; a
+            // network failure would fail there too, and a redirect, a 5xx or an answer too
+            // large is what this provider does.
             Err(e) if e.kind() == &ErrorKind::Transport => {
                 return Err(Error::new(
                     ErrorKind::Transport,
@@ -256,7 +257,18 @@ async fn discover(http: &Http, issuer: &url::Url) -> Result<ProviderMetadata> {
                 )
                 .with_source(e));
             }
-            Err(e) => last_error = Some(e),
+            Err(e)
+                if e.kind() == &ErrorKind::HttpStatus
+                    && e.status().is_some_and(|s| (400..500).contains(&s)) =>
+            {
+                last_error = Some(e);
+            }
+            Err(e) => {
+                return Err(Error::new(
+                    ErrorKind::Discovery,
+                    format!("discovering {issuer} failed: {e}"),
+                ));
+            }
         }
     }
     let mut error = Error::new(

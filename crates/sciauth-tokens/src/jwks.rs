@@ -10,6 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+use sciauth_credentials::text::printable;
+
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Http;
 
@@ -111,7 +113,8 @@ impl JwksCache {
                     "no key in the provider's JWKS ({}) matches the token's key id {} and \
                      algorithm {alg:?}",
                     self.uri.as_ref().map_or("none", Url::as_str),
-                    kid.unwrap_or("(none)"),
+                    // The token's header is the sender's words.
+                    kid.map_or_else(|| "(none)".to_owned(), |kid| printable(kid, 100)),
                 ),
             )
         })

@@ -5,8 +5,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use url::Url;
 
-use sciauth_credentials::text::printable;
-
 use crate::error::{Error, ErrorKind, Result};
 use crate::validate::{self, Invalid};
 
@@ -105,30 +103,9 @@ impl ProviderMetadata {
     /// Parses a discovery document (OIDC Discovery 3, RFC 8414 2): a JSON object with at least
     /// `issuer` and `token_endpoint`. Errors name the field, never quote the value.
     pub(crate) fn from_discovery(body: &[u8]) -> std::result::Result<Self, Invalid> {
-        let map = validate::object(body)?;
-        let value = Value::Object(map);
-        if let Some(issuer) = value.get("issuer").and_then(Value::as_str) {
-            validate::text("issuer", issuer.to_owned(), 2048)?;
-        }
-        serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." {
-                "document".to_owned()
-            } else {
-                path
-            };
-            // `inner` says "missing field" or "invalid type/value" and may quote a value:
-            // keep only its category.
-            let message = e.inner().to_string();
-            let problem = if message.starts_with("missing field") {
-                format!("is missing a required field ({})", printable(&message, 80))
-            } else {
-                format!("has a value of the wrong type or form at {field}")
-            };
-            Invalid(format!(
-                "it {problem} (it needs at least issuer and token_endpoint)"
-            ))
-        })
+        let metadata: Self = validate::typed(body)?;
+        validate::text("issuer", metadata.issuer.clone(), 2048)?;
+        Ok(metadata)
     }
 
     /// Every endpoint URL in the metadata, with its name.

@@ -104,6 +104,35 @@ fn json_type(value: &Value) -> &'static str {
     }
 }
 
+/// `body` as a `T`, with an error that names the field that did not fit (`keys[3].kty`) but
+/// never quotes a value.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Invalid> {
+    let value = Value::Object(object(body)?);
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            let at = if path == "." {
+                String::new()
+            } else {
+                format!("{path}.")
+            };
+            Invalid(format!(
+                "its {} is missing",
+                printable(&format!("{at}{field}"), 80)
+            ))
+        } else {
+            Invalid(format!(
+                "its {} has a value of the wrong type or form",
+                printable(&path, 80)
+            ))
+        }
+    })
+}
+
 /// A required string field.
 pub(crate) fn string(map: &mut Map<String, Value>, name: &str) -> Result<String, Invalid> {
     optional_string(map, name)?.ok_or_else(|| Invalid::field(name, "is missing"))

@@ -6,6 +6,10 @@ use std::fmt;
 use http::{Method, StatusCode};
 use url::Url;
 
+use sciauth_credentials::text::printable;
+
+use crate::response::{self, SentSecrets};
+
 /// What a [`Result`] of this crate fails with.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -98,18 +102,37 @@ impl Error {
         self
     }
 
-    /// An error for a response whose status the caller does not accept.
-    pub(crate) fn from_status(method: &Method, url: &Url, status: StatusCode, body: &[u8]) -> Self {
-        let server_message = server_message(body);
+    /// An error for a response whose status the caller does not accept. What the server said
+    /// has the secrets the request sent masked, should the server echo them.
+    pub(crate) fn from_status(
+        method: &Method,
+        url: &Url,
+        status: StatusCode,
+        body: &[u8],
+        sent: &SentSecrets,
+    ) -> Self {
+        let spellings = sent.spellings();
+        let mask = |text: String| response::mask(text, &spellings);
+        let server_message = server_message(body, mask);
         let mut message = format!("HTTP {status}");
         if let Some(server) = &server_message {
             message.push_str(": ");
             message.push_str(server);
         }
-        let shown = &body[..body.len().min(ERROR_BODY_LIMIT)];
+        // Masked before it is cut, so that a secret across the cut leaves no prefix behind.
+        let longest = spellings.first().map_or(0, String::len);
+        let read = &body[..body.len().min(ERROR_BODY_LIMIT.saturating_add(longest))];
+        let mut shown = mask(String::from_utf8_lossy(read).into_owned());
+        if shown.len() > ERROR_BODY_LIMIT {
+            let mut end = ERROR_BODY_LIMIT;
+            while !shown.is_char_boundary(end) {
+                end -= 1;
+            }
+            shown.truncate(end);
+        }
         let mut error = Self::new(ErrorKind::Status, message).with_request(method, url);
         error.inner.status = Some(status);
-        error.inner.body = Some(String::from_utf8_lossy(shown).into_owned());
+        error.inner.body = Some(shown);
         error.inner.server_message = server_message;
         error
     }
@@ -229,7 +252,7 @@ impl fmt::Display for ShownUrl<'_> {
 /// The server's explanation of an error, from the JSON error bodies the supported services
 /// send: OAuth 2.0 (`error`, `error_description`), UNICORE (`errorMessage`), Rucio
 /// (`ExceptionClass`, `ExceptionMessage`) and the common `message`.
-fn server_message(body: &[u8]) -> Option<String> {
+fn server_message(body: &[u8], mask: impl Fn(String) -> String) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(body).ok()?;
     let object = value.as_object()?;
     let text = |key: &str| {
@@ -256,20 +279,9 @@ fn server_message(body: &[u8]) -> Option<String> {
                 .to_owned(),
         },
     };
-    // A server message is shown in one line of Display; keep it short and printable.
-    let mut clean: String = message
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if clean.len() > 512 {
-        let mut end = 512;
-        while !clean.is_char_boundary(end) {
-            end -= 1;
-        }
-        clean.truncate(end);
-        clean.push_str("...");
-    }
-    Some(clean)
+    // A server message is shown in one line of Display: secrets it echoes masked, then
+    // control characters escaped, and cut short.
+    Some(printable(&mask(message), 512))
 }
 
 /// A serde message with the values it quotes replaced: serde names the value it could not

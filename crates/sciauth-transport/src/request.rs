@@ -17,7 +17,7 @@ use url::Url;
 use crate::builder::root_cause;
 use crate::error::{Error, ErrorKind, Result, ShownUrl};
 use crate::preferences::{Preferences, USER_PREFERENCES};
-use crate::response::{self, Response};
+use crate::response::{self, Response, SentSecrets};
 use crate::retry::{backoff, is_idempotent, is_retryable_status, random_index, retry_after};
 use crate::session::{SECURITY_SESSION, SessionStore, is_session_expired};
 use crate::transport::{PreferencesHeader, Transport};
@@ -674,7 +674,19 @@ impl Plan {
             }
 
             finish(attempt, Some(status));
-            return Ok(Response::new(method, url, response));
+            // What the server may echo back into an error message, to be masked there: the
+            // credential's header and the caller's sensitive headers (cheap clones, no
+            // allocation unless the caller set sensitive headers).
+            let sent = SentSecrets {
+                credential: sent_auth.map(|auth| auth.value().clone()),
+                sensitive: self
+                    .headers
+                    .values()
+                    .filter(|v| v.is_sensitive())
+                    .cloned()
+                    .collect(),
+            };
+            return Ok(Response::new(method, url, response, sent));
         }
     }
 }

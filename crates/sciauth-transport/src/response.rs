@@ -2,10 +2,14 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
+
+use sciauth_credentials::text::printable;
 
 use crate::error::{Error, ErrorKind, Result, ShownUrl, redact_serde_message};
 
@@ -17,6 +21,59 @@ pub struct Response {
     headers: HeaderMap,
     url: Url,
     body: Bytes,
+    sent: SentSecrets,
+}
+
+/// The secret header values a request sent, so that a server echoing them back into its error
+/// message does not put them into an [`Error`].
+#[derive(Default)]
+pub(crate) struct SentSecrets {
+    pub(crate) credential: Option<HeaderValue>,
+    pub(crate) sensitive: Vec<HeaderValue>,
+}
+
+impl SentSecrets {
+    /// Every spelling a server may echo: the header value, and its credentials without the
+    /// scheme (`Bearer <token>` -> `<token>`); for Basic, also the decoded password.
+    pub(crate) fn spellings(&self) -> Vec<String> {
+        let mut spellings = Vec::new();
+        for value in self.credential.iter().chain(&self.sensitive) {
+            let Ok(value) = value.to_str() else { continue };
+            if value.is_empty() {
+                continue;
+            }
+            spellings.push(value.to_owned());
+            if let Some((scheme, credentials)) = value.split_once(' ') {
+                let credentials = credentials.trim();
+                if credentials.is_empty() {
+                    continue;
+                }
+                spellings.push(credentials.to_owned());
+                if scheme.eq_ignore_ascii_case("basic")
+                    && let Ok(decoded) = BASE64.decode(credentials)
+                    && let Ok(decoded) = String::from_utf8(decoded)
+                    && let Some((_, password)) = decoded.split_once(':')
+                    && !password.is_empty()
+                {
+                    spellings.push(password.to_owned());
+                }
+            }
+        }
+        // Longer first, so a secret inside another is not left half visible.
+        spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        spellings
+    }
+}
+
+/// `text` with each of `spellings` replaced by `[redacted]`.
+pub(crate) fn mask(text: String, spellings: &[String]) -> String {
+    spellings.iter().fold(text, |text, secret| {
+        if text.contains(secret.as_str()) {
+            text.replace(secret.as_str(), "[redacted]")
+        } else {
+            text
+        }
+    })
 }
 
 impl Response {
@@ -63,7 +120,7 @@ impl Response {
         let mut deserializer = serde_json::Deserializer::from_slice(&self.body);
         serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
             let path = e.path().to_string();
-            let message = redact_serde_message(&e.into_inner().to_string());
+            let message = printable(&redact_serde_message(&e.into_inner().to_string()), 300);
             let at = if path == "." {
                 String::new()
             } else {
@@ -77,6 +134,15 @@ impl Response {
         })
     }
 
+    /// `text` (the server's words, for an error message) with every secret the request sent
+    /// replaced by `[redacted]`: the credential's header value, its token without the scheme,
+    /// a Basic password, and the values of headers set with
+    /// [`sensitive_header`](crate::RequestBuilder::sensitive_header). A server that echoes the
+    /// request into its error then puts no secret into an error or a log.
+    pub fn mask_sent_secrets(&self, text: &str) -> String {
+        mask(text.to_owned(), &self.sent.spellings())
+    }
+
     /// The response itself if its status is 2xx, else an [`ErrorKind::Status`] error with the
     /// status, at most 4 KiB of the body, and the server's message from a JSON error body.
     pub fn error_for_status(self) -> Result<Response> {
@@ -88,6 +154,7 @@ impl Response {
                 &self.url,
                 self.status,
                 &self.body,
+                &self.sent,
             ))
         }
     }
@@ -123,13 +190,14 @@ impl Parts {
 }
 
 impl Response {
-    pub(crate) fn new(method: Method, url: Url, parts: Parts) -> Self {
+    pub(crate) fn new(method: Method, url: Url, parts: Parts, sent: SentSecrets) -> Self {
         Self {
             method,
             status: parts.status,
             headers: parts.headers,
             url,
             body: parts.body,
+            sent,
         }
     }
 }

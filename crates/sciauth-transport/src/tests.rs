@@ -8,6 +8,7 @@ use url::Url;
 use crate::builder::is_certificate_file_name;
 use crate::error::{Error, ErrorKind, redact_serde_message, redacted_url};
 use crate::preferences::Preferences;
+use crate::response::SentSecrets;
 use crate::retry::{backoff, random_index, retry_after};
 
 #[test]
@@ -114,7 +115,13 @@ fn backoff_grows_and_stays_bounded() {
 fn status_errors_show_the_server_message_but_not_the_query() {
     let url = Url::parse("https://user:pw@host/path?token=secret#frag").unwrap();
     let body = br#"{"error":"invalid_grant","error_description":"refresh token expired"}"#;
-    let error = Error::from_status(&Method::POST, &url, StatusCode::BAD_REQUEST, body);
+    let error = Error::from_status(
+        &Method::POST,
+        &url,
+        StatusCode::BAD_REQUEST,
+        body,
+        &SentSecrets::default(),
+    );
     assert_eq!(
         error.to_string(),
         "POST https://host/path: HTTP 400 Bad Request: invalid_grant: refresh token expired"
@@ -127,20 +134,86 @@ fn status_errors_show_the_server_message_but_not_the_query() {
     assert!(!format!("{error:?}").contains("secret"));
 
     let unicore = br#"{"errorMessage":"Access denied","status":403}"#;
-    let error = Error::from_status(&Method::GET, &url, StatusCode::FORBIDDEN, unicore);
+    let error = Error::from_status(
+        &Method::GET,
+        &url,
+        StatusCode::FORBIDDEN,
+        unicore,
+        &SentSecrets::default(),
+    );
     assert_eq!(error.server_message(), Some("Access denied"));
 
     let rucio = br#"{"ExceptionClass":"CannotAuthenticate","ExceptionMessage":"no token"}"#;
-    let error = Error::from_status(&Method::GET, &url, StatusCode::UNAUTHORIZED, rucio);
+    let error = Error::from_status(
+        &Method::GET,
+        &url,
+        StatusCode::UNAUTHORIZED,
+        rucio,
+        &SentSecrets::default(),
+    );
     assert_eq!(error.server_message(), Some("CannotAuthenticate: no token"));
 
     let big = vec![b'x'; 10_000];
-    let error = Error::from_status(&Method::GET, &url, StatusCode::BAD_GATEWAY, &big);
+    let error = Error::from_status(
+        &Method::GET,
+        &url,
+        StatusCode::BAD_GATEWAY,
+        &big,
+        &SentSecrets::default(),
+    );
     assert_eq!(error.body().unwrap().len(), 4096);
     assert_eq!(error.server_message(), None);
     assert_eq!(
         error.to_string(),
         "GET https://host/path: HTTP 502 Bad Gateway"
+    );
+}
+
+#[test]
+fn status_errors_mask_the_credentials_a_server_echoes() {
+    let url = Url::parse("https://host/path").unwrap();
+    let mut sensitive = HeaderValue::from_static("session=c00kie-value");
+    sensitive.set_sensitive(true);
+    let sent = SentSecrets {
+        // Basic base64("alice:hunter2-pw")
+        credential: Some(HeaderValue::from_static("Basic YWxpY2U6aHVudGVyMi1wdw==")),
+        sensitive: vec![sensitive],
+    };
+    let body = "{\"message\":\"bad Basic YWxpY2U6aHVudGVyMi1wdw== (hunter2-pw) \
+                session=c00kie-value\\u001b[2J\"}";
+    let error = Error::from_status(
+        &Method::GET,
+        &url,
+        StatusCode::FORBIDDEN,
+        body.as_bytes(),
+        &sent,
+    );
+    let shown = format!("{error} {error:?} {}", error.body().unwrap());
+    for secret in [
+        "YWxpY2U6aHVudGVyMi1wdw",
+        "hunter2-pw",
+        "c00kie-value",
+        "\u{1b}",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert_eq!(
+        error.server_message(),
+        Some("bad [redacted] ([redacted]) [redacted]\\x1b[2J")
+    );
+    // A secret across the 4 KiB cut leaves no prefix behind.
+    let token = "Bearer abcdefghijklmnopqrstuvwxyz0123456789";
+    let sent = SentSecrets {
+        credential: Some(HeaderValue::from_static(token)),
+        sensitive: Vec::new(),
+    };
+    let mut body = vec![b'x'; 4090];
+    body.extend_from_slice(&token.as_bytes()[7..]);
+    let error = Error::from_status(&Method::GET, &url, StatusCode::FORBIDDEN, &body, &sent);
+    assert!(
+        !error.body().unwrap().contains("abcdef"),
+        "{:?}",
+        error.body()
     );
 }
 

@@ -31,6 +31,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::credentials::text::printable;
 use crate::credentials::time::later;
 use crate::credentials::{Clock, Credential, SystemClock};
 use crate::error::{Error, Result};
@@ -203,6 +204,7 @@ impl TokenServiceClient {
     pub async fn get_token_uncached(&self, request: &GetTokenRequest) -> Result<ServiceToken> {
         let received = self.inner.clock.now();
         let token: ServiceToken = self.call("getToken", request).await?;
+        check_service_token(&token)?;
         let expires_at = token
             .expires_in
             .map(|s| later(received, Duration::from_secs(s)));
@@ -308,18 +310,38 @@ impl TokenServiceClient {
             return response.json().map_err(Error::from);
         }
         let body: Option<ErrorBody> = response.json().ok();
+        // The service's words, in errors and terminals: what we sent (our bearer token)
+        // masked, control characters escaped.
+        let shown = |text: &str, max| printable(&response.mask_sent_secrets(text), max);
         let error = ServiceError {
             status: status.as_u16(),
             code: body
                 .as_ref()
-                .map_or_else(|| "http_error".to_owned(), |b| b.error.clone()),
+                .map_or_else(|| "http_error".to_owned(), |b| shown(&b.error, 100)),
             message: body.map_or_else(
                 || format!("the token service answered {method} with HTTP {status}"),
-                |b| b.message,
+                |b| shown(&b.message, 1000),
             ),
         };
         Err(Error::service(error))
     }
+}
+
+/// A token from the service goes into headers and onto terminals: non-empty visible ASCII,
+/// at most 64 KiB, as the OAuth layer demands of a provider's tokens.
+fn check_service_token(token: &ServiceToken) -> Result<()> {
+    use crate::credentials::secrecy::ExposeSecret as _;
+    let value = token.access_token.expose_secret();
+    if value.is_empty()
+        || value.len() > 64 * 1024
+        || !value.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    {
+        return Err(Error::invalid_response(
+            "the token service answered getToken with an access token that is empty, over \
+             64 KiB or not visible ASCII; refusing to use it",
+        ));
+    }
+    Ok(())
 }
 
 impl fmt::Debug for TokenServiceClient {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sciauth::credentials::DEFAULT_JWT_LIFETIME;
+use sciauth::credentials::text::printable;
 use sciauth::transport::{Method, Preferences, RequestBuilder, Transport};
 
 use crate::cli::RequestArgs;
@@ -74,7 +75,8 @@ pub(crate) async fn run(context: &Context, args: RequestArgs) -> CliResult {
     if args.include {
         eprintln!("HTTP {}", response.status());
         for (name, value) in response.headers() {
-            eprintln!("{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+            let value = String::from_utf8_lossy(value.as_bytes());
+            eprintln!("{name}: {}", printable(&value, 8 * 1024));
         }
     }
     let mut stdout = std::io::stdout().lock();

@@ -1,5 +1,7 @@
 //! `sciauth rucio ...`: Rucio calls with a rucio profile's session.
 
+use sciauth::credentials::text::printable;
+
 use crate::cli::RucioCommand;
 use crate::context::{Context, Target};
 use crate::failure::{CliResult, Failure};
@@ -31,9 +33,16 @@ pub(crate) async fn run(context: &Context, command: RucioCommand) -> CliResult {
                 };
                 fields.push((key.clone(), text));
             }
-            let width = fields.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+            let width = fields
+                .iter()
+                .map(|(k, _)| k.len())
+                .max()
+                .unwrap_or(0)
+                .min(40);
+            // The server's words on a terminal: escaped.
             for (key, value) in fields {
-                println!("{key:<width$}: {value}");
+                let key = printable(&key, 100);
+                println!("{key:<width$}: {}", printable(&value, 1000));
             }
             Ok(())
         }

@@ -11,6 +11,7 @@ use crate::client::OAuthClient;
 use crate::client_auth::Form;
 use crate::error::{Error, ErrorKind, Result};
 use crate::token::{Scopes, Token};
+use crate::validate;
 
 /// Which kind of token is revoked or introspected (`token_type_hint`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,16 +81,16 @@ impl OAuthClient {
         let body = self
             .post(&endpoint, "the introspection endpoint", form)
             .await?;
-        serde_json::from_slice(&body).map_err(|e| {
+        validate::typed(&body).map_err(|invalid| {
             Error::new(
                 ErrorKind::InvalidResponse,
                 format!(
                     "the introspection endpoint {endpoint} answered with something that is not \
-                     an introspection response (it needs a boolean \"active\")"
+                     an introspection response (it needs a boolean \"active\"): {}",
+                    invalid.0
                 ),
             )
             .with_endpoint(&endpoint)
-            .with_source(e)
         })
     }
 
