@@ -98,8 +98,22 @@ fn transport_exit(e: &sciauth::transport::Error) -> Exit {
             Exit::LoginRequired
         }
         K::InvalidPreference | K::Builder => Exit::BadConfig,
+        // A connection reset or closed mid-answer: the network, not the request.
+        K::Request if has_io_cause(e) => Exit::Network,
         _ => Exit::Failure,
     }
+}
+
+/// Whether an I/O error (a reset, a broken pipe) lies under `e`.
+fn has_io_cause(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = e.source();
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn with_hint(exit: Exit, message: String) -> Failure {
