@@ -12,7 +12,7 @@ Exit codes:
   3  bad configuration or input (profile, key file, preference)
   4  login required (no stored token, or it expired and cannot be refreshed)
   5  refused by the identity provider or the server (bad credentials, revoked token)
-  6  network failure (connection, DNS, TLS, timeout)
+  6  network failure (connection, DNS, TLS, timeout, a connection reset mid-answer)
 
 Profiles live in $XDG_CONFIG_HOME/sciauth/config.toml (~/.config/sciauth/config.toml),
 or the file --config or SCIAUTH_CONFIG names.";
