@@ -329,8 +329,10 @@ impl NativeClientBuilder {
         self
     }
 
-    /// The transport to the provider (a proxy, CA certificates, timeouts); it must not
-    /// follow redirects. By default the one [`Issuer`] builds.
+    /// The transport to the provider (a proxy, CA certificates, timeouts). Whatever it is set
+    /// to, requests to the provider never follow a redirect and read at most 1 MiB (see
+    /// [`IssuerBuilder::transport`](crate::tokens::IssuerBuilder::transport)). By default the
+    /// one [`Issuer`] builds.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = Some(transport);
         self
