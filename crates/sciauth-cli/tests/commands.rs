@@ -214,3 +214,34 @@ fn completions_are_printed() {
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("sciauth"));
 }
+
+/// A typo on the line of an inline secret (here an unterminated string): the error says where,
+/// never what the line holds; for profiles and for the service's configuration alike.
+#[test]
+fn a_broken_configuration_line_is_located_but_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("config.toml");
+    std::fs::write(
+        &profiles,
+        "[profiles.x]\nissuer = \"https://idp.example.org\"\nclient_id = \"c\"\n\
+         allow_inline_secret = true\nclient_secret = \"inline-s3cret-value\n",
+    )
+    .unwrap();
+    let out = sciauth(&["--config", profiles.to_str().unwrap(), "token"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("inline-s3cret-value"), "{stderr}");
+    assert!(stderr.contains("line 5, column "), "{stderr}");
+
+    let service = dir.path().join("server.toml");
+    std::fs::write(
+        &service,
+        "[store]\nkind = \"postgres\"\nurl = \"postgresql://sciauth:db-s3cret-value@db/sciauth\n",
+    )
+    .unwrap();
+    let out = sciauth(&["serve", "--config", service.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("db-s3cret-value"), "{stderr}");
+    assert!(stderr.contains("line 3, column "), "{stderr}");
+}

@@ -287,19 +287,18 @@ impl Config {
 
     pub(crate) fn parse(text: &str, base: &Path, env: Env<'_>) -> Result<Self> {
         let file: File = toml::from_str(text).map_err(|e| {
-            // TOML's message quotes the offending line, which may hold a secret: say where
-            // and what kind of problem only.
+            // TOML's Display quotes the offending line, and serde's messages quote values;
+            // either may be a secret: say where and what kind of problem only.
             let at = e
                 .span()
                 .map(|span| {
-                    let before = &text.as_bytes()[..span.start.min(text.len())];
-                    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-                    format!(" (line {line})")
+                    let (line, column) = position(text, span.start);
+                    format!(" (line {line}, column {column})")
                 })
                 .unwrap_or_default();
             Error::config(format!(
                 "the configuration is not valid{at}: {}",
-                e.message()
+                unquoted(e.message())
             ))
         })?;
         let resolve = |p: &Path| {
@@ -583,6 +582,32 @@ fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// serde's "invalid type: string \"...\", expected ..." quotes the value: keep only what
+/// was expected. Other messages name keys, not values; all are made one line.
+fn unquoted(message: &str) -> String {
+    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.split_once(", expected ") {
+        Some((kind, expected))
+            if kind.starts_with("invalid type") || kind.starts_with("invalid value") =>
+        {
+            format!("wrong type or value: expected {expected}")
+        }
+        _ => one_line,
+    }
+}
+
 fn read_secret(path: &Path, what: &str) -> Result<SecretString> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::config(format!("{what}: cannot read {}: {e}", path.display())))?;
@@ -648,7 +673,11 @@ mod tests {
         // A syntax error says where, without quoting the line (which may hold a secret).
         let e = error("[store]\nkind = \"postgres\"\nurl = \"postgresql://u:hunter2@h/db\n");
         assert!(!e.contains("hunter2"), "{e}");
-        assert!(e.contains("line"), "{e}");
+        assert!(e.contains("line 3, column "), "{e}");
+        // Nor a value of the wrong type.
+        let e = error("[store]\nkind = \"postgres\"\nurl = 123454321\n");
+        assert!(!e.contains("123454321"), "{e}");
+        assert!(e.contains("expected a string"), "{e}");
         let e = error(&format!("{store}[bogus]\n"));
         assert!(e.contains("bogus"), "{e}");
         let ok = Config::parse(
