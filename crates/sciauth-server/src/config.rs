@@ -495,7 +495,17 @@ impl Config {
                     )));
                 }
             }
-            for dn in &user.dns {
+            // Compared in canonical form, so that a value holding a / or = cannot stand for
+            // another DN (see dn.rs).
+            let user_dns = user
+                .dns
+                .iter()
+                .map(|dn| {
+                    crate::dn::canonical(dn)
+                        .map_err(|what| Error::config(format!("users.{name}.dns: {dn:?}: {what}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for dn in &user_dns {
                 if let Some(other) = dns.insert(dn.clone(), name.clone()) {
                     return Err(Error::config(format!(
                         "the DN {dn:?} belongs to both users.{other} and users.{name}"
@@ -522,7 +532,7 @@ impl Config {
                 name,
                 UserConfig {
                     groups: user.groups,
-                    dns: user.dns,
+                    dns: user_dns,
                     subjects: user.subjects,
                     ids: user.ids,
                 },
@@ -678,6 +688,16 @@ mod tests {
         let e = error("[store]\nkind = \"postgres\"\nurl = 123454321\n");
         assert!(!e.contains("123454321"), "{e}");
         assert!(e.contains("expected a string"), "{e}");
+        // A configured DN is read in canonical form; an unescaped / inside a value is an
+        // error that says how to write it, and two spellings of one DN are one DN.
+        let users = "[groups.g]\n[users.a]\ngroups = [\"g\"]\n";
+        let e = error(&format!("{store}{users}dns = [\"/O=x/CN=host/node\"]\n"));
+        assert!(e.contains("users.a.dns") && e.contains("\\/"), "{e}");
+        let e = error(&format!(
+            "{store}{users}dns = [\"/Email=a@b\"]\n[users.b]\ngroups = [\"g\"]\n\
+             dns = [\"/emailAddress=a@b\"]\n"
+        ));
+        assert!(e.contains("belongs to both"), "{e}");
         let e = error(&format!("{store}[bogus]\n"));
         assert!(e.contains("bogus"), "{e}");
         let ok = Config::parse(

@@ -49,6 +49,7 @@ pub use crate::server::Server;
 mod api;
 mod caller;
 mod config;
+mod dn;
 mod error;
 mod http;
 mod postgres;

@@ -17,8 +17,9 @@ use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::caller::{Authenticator, PeerDn, subject_dn};
+use crate::caller::{Authenticator, PeerDn};
 use crate::config::{Config, StoreConfig, TlsConfig};
+use crate::dn::subject_of_certificate;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{App, router};
 use crate::postgres::PostgresStore;
@@ -200,7 +201,7 @@ async fn serve_tls(
                 .1
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .and_then(|leaf| subject_dn(leaf))
+                .and_then(|leaf| subject_of_certificate(leaf))
                 .map(|dn| PeerDn(Arc::from(dn)));
             let router = match peer {
                 Some(peer) => router.layer(axum::Extension(peer)),
