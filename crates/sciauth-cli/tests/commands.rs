@@ -245,3 +245,38 @@ fn a_broken_configuration_line_is_located_but_never_printed() {
     assert!(!stderr.contains("db-s3cret-value"), "{stderr}");
     assert!(stderr.contains("line 3, column "), "{stderr}");
 }
+
+/// A profile whose issuer is plain http:// to another host gets one warning on stderr; one on
+/// loopback (the test provider's kind) gets none.
+#[test]
+fn a_cleartext_issuer_elsewhere_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let store = dir.path().join("tokens");
+    let run = |issuer: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[profiles.x]\nissuer = \"{issuer}\"\nclient_id = \"c\"\nstore_dir = \"{}\"\n",
+                store.display()
+            ),
+        )
+        .unwrap();
+        let out = sciauth(&["--config", config.to_str().unwrap(), "token"]);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run("http://idp.example.org");
+    assert_eq!(
+        stderr.matches("warning").count(),
+        1,
+        "one warning expected: {stderr}"
+    );
+    assert!(
+        stderr.contains("the issuer http://idp.example.org/ is plain http://"),
+        "{stderr}"
+    );
+    let stderr = run("http://127.0.0.1:9");
+    assert!(!stderr.contains("plain http://"), "{stderr}");
+    let stderr = run("https://idp.example.org");
+    assert!(!stderr.contains("plain http://"), "{stderr}");
+}
