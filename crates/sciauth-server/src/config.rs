@@ -34,12 +34,35 @@ pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// The address listened on unless configured otherwise (DIRAC's TokenManager port).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9181";
 
+/// How long a client may take to send a request's headers (counted from its first byte, or
+/// from the connection's start for its first request, after the TLS handshake, which has as
+/// long) unless configured otherwise.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request's body unless configured otherwise.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a connection may stay open without a request (after an answer) unless configured
+/// otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many connections are served at once unless configured otherwise; past it, new ones are
+/// closed as soon as they are accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The longest any of the timeouts may be configured (a day): longer ones are mistakes.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The most connections that may be configured.
+const MAX_MAX_CONNECTIONS: usize = 1_000_000;
+
 /// The whole configuration, checked: every name it refers to exists.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) listen: SocketAddr,
     pub(crate) max_body_bytes: usize,
     pub(crate) purge_interval: Duration,
+    pub(crate) limits: ConnectionLimits,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) store: StoreConfig,
     pub(crate) callers: Option<CallersConfig>,
@@ -47,6 +70,16 @@ pub struct Config {
     pub(crate) vos: BTreeMap<String, VoConfig>,
     pub(crate) groups: BTreeMap<String, GroupConfig>,
     pub(crate) users: BTreeMap<String, UserConfig>,
+}
+
+/// What one connection may take: time for headers, for a body, between requests; and how
+/// many connections are served at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    pub(crate) header_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 /// TLS for the listener, and client certificates.
@@ -174,6 +207,10 @@ struct ServerSection {
     listen: Option<String>,
     max_body_bytes: Option<usize>,
     purge_interval_seconds: Option<u64>,
+    header_timeout_seconds: Option<f64>,
+    body_timeout_seconds: Option<f64>,
+    idle_timeout_seconds: Option<f64>,
+    max_connections: Option<usize>,
     tls: Option<TlsSection>,
 }
 
@@ -539,13 +576,47 @@ impl Config {
             );
         }
 
+        let purge_interval = match file.server.purge_interval_seconds {
+            None => DEFAULT_PURGE_INTERVAL,
+            Some(0) => {
+                return Err(Error::config(
+                    "server.purge_interval_seconds must be at least 1",
+                ));
+            }
+            Some(seconds) => Duration::from_secs(seconds),
+        };
+        let limits = ConnectionLimits {
+            header_timeout: timeout(
+                "server.header_timeout_seconds",
+                file.server.header_timeout_seconds,
+                DEFAULT_HEADER_TIMEOUT,
+            )?,
+            body_timeout: timeout(
+                "server.body_timeout_seconds",
+                file.server.body_timeout_seconds,
+                DEFAULT_BODY_TIMEOUT,
+            )?,
+            idle_timeout: timeout(
+                "server.idle_timeout_seconds",
+                file.server.idle_timeout_seconds,
+                DEFAULT_IDLE_TIMEOUT,
+            )?,
+            max_connections: match file.server.max_connections {
+                None => DEFAULT_MAX_CONNECTIONS,
+                Some(n) if (1..=MAX_MAX_CONNECTIONS).contains(&n) => n,
+                Some(_) => {
+                    return Err(Error::config(format!(
+                        "server.max_connections must be between 1 and {MAX_MAX_CONNECTIONS}"
+                    )));
+                }
+            },
+        };
+
         Ok(Self {
             listen,
             max_body_bytes: file.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-            purge_interval: file
-                .server
-                .purge_interval_seconds
-                .map_or(DEFAULT_PURGE_INTERVAL, Duration::from_secs),
+            purge_interval,
+            limits,
             tls,
             store,
             callers,
@@ -566,6 +637,22 @@ impl Config {
         self.listen = listen;
         self
     }
+}
+
+/// A timeout in seconds (fractions allowed): more than zero, at most a day.
+fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duration> {
+    let Some(seconds) = seconds else {
+        return Ok(default);
+    };
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|timeout| !timeout.is_zero() && *timeout <= MAX_TIMEOUT)
+        .ok_or_else(|| {
+            Error::config(format!(
+                "{key} must be a number of seconds above 0 and at most {}",
+                MAX_TIMEOUT.as_secs()
+            ))
+        })
 }
 
 /// Names become store accounts (`group:<name>`) and error messages: keep them plain.
@@ -698,6 +785,30 @@ mod tests {
              dns = [\"/emailAddress=a@b\"]\n"
         ));
         assert!(e.contains("belongs to both"), "{e}");
+        // Timeouts and the connection limit are bounded; fractions of seconds are fine.
+        for bad in [
+            "header_timeout_seconds = 0",
+            "body_timeout_seconds = -1",
+            "idle_timeout_seconds = 1e300",
+            "idle_timeout_seconds = nan",
+            "max_connections = 0",
+            "purge_interval_seconds = 0",
+        ] {
+            let e = error(&format!("[server]\n{bad}\n{store}"));
+            let key = bad.split(' ').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        let limits = Config::parse(
+            &format!("[server]\nheader_timeout_seconds = 0.25\nmax_connections = 2\n{store}"),
+            base,
+            &env,
+        )
+        .unwrap()
+        .limits;
+        assert_eq!(limits.header_timeout, Duration::from_millis(250));
+        assert_eq!(limits.body_timeout, DEFAULT_BODY_TIMEOUT);
+        assert_eq!(limits.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        assert_eq!(limits.max_connections, 2);
         let e = error(&format!("{store}[bogus]\n"));
         assert!(e.contains("bogus"), "{e}");
         let ok = Config::parse(

@@ -1,59 +1,18 @@
 //! The service over TLS, callers named by their client certificate's subject DN, grants in
 //! SQLite (one instance needs no PostgreSQL).
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair,
-};
+#[path = "support/pki.rs"]
+mod pki;
+
+use pki::Pki;
+use rcgen::DnType;
 use sciauth_server::{Config, Server};
-
-struct Pki {
-    ca_pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "sciauth test CA");
-        params.distinguished_name = dn;
-        let key = KeyPair::generate().unwrap();
-        let ca = params.self_signed(&key).unwrap();
-        Self {
-            ca_pem: ca.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate and key (PEM) for `names` (server) or with subject `dn` (client).
-    fn issue(&self, names: &[&str], dn: &[(DnType, &str)], client: bool) -> (String, String) {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .unwrap();
-        let mut subject = DistinguishedName::new();
-        for (kind, value) in dn {
-            subject.push(kind.clone(), *value);
-        }
-        params.distinguished_name = subject;
-        params.extended_key_usages = vec![if client {
-            ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        let key = KeyPair::generate().unwrap();
-        let certificate = params.signed_by(&key, &self.issuer).unwrap();
-        (certificate.pem(), key.serialize_pem())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_name_callers() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
-    let (server_cert, server_key) =
-        pki.issue(&["127.0.0.1"], &[(DnType::CommonName, "svc")], false);
+    pki.write_server_files(dir.path());
     let (alice_cert, alice_key) = pki.issue(
         &[],
         &[
@@ -64,13 +23,6 @@ async fn client_certificates_name_callers() {
         true,
     );
     let (stranger_cert, stranger_key) = pki.issue(&[], &[(DnType::CommonName, "stranger")], true);
-    for (name, text) in [
-        ("ca.pem", &pki.ca_pem),
-        ("server.pem", &server_cert),
-        ("server.key", &server_key),
-    ] {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
     let config = Config::from_toml(
         r#"
 [server.tls]
@@ -147,15 +99,7 @@ dns = ["/C=CH/O=Test/CN=alice"]
 async fn separators_inside_a_dn_value_cannot_impersonate() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
-    let (server_cert, server_key) =
-        pki.issue(&["127.0.0.1"], &[(DnType::CommonName, "svc")], false);
-    for (name, text) in [
-        ("ca.pem", &pki.ca_pem),
-        ("server.pem", &server_cert),
-        ("server.key", &server_key),
-    ] {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
+    pki.write_server_files(dir.path());
     let config = Config::from_toml(
         r#"
 [server.tls]
