@@ -335,11 +335,18 @@ async fn sleep_until(deadline: Option<Instant>) {
 #[derive(Debug, Clone, Copy)]
 enum Phase {
     /// A request's headers: the first byte has arrived (or the connection is new).
-    Headers { until: Instant },
+    Headers { until: Option<Instant> },
     /// A request is being handled (its body is read under `body_timeout` by the handler).
     Busy,
     /// The next request, after an answer.
-    Idle { until: Instant },
+    Idle { until: Option<Instant> },
+}
+
+/// `timeout` from now; `None` if that is beyond what an `Instant` holds (then there is no
+/// deadline to wait for; the configuration allows no timeout near that).
+fn from_now(timeout: Duration) -> Option<Instant> {
+    sciauth::credentials::time::instant_later(std::time::Instant::now(), timeout)
+        .map(Instant::from_std)
 }
 
 /// The phase of one connection, moved on by its reads and its requests, and watched by the
@@ -357,7 +364,7 @@ impl ConnectionWatch {
         Self {
             limits,
             phase: Mutex::new(Phase::Headers {
-                until: Instant::now() + limits.header_timeout,
+                until: from_now(limits.header_timeout),
             }),
             changed: Notify::new(),
         }
@@ -374,7 +381,7 @@ impl ConnectionWatch {
         let mut phase = self.phase();
         if let Phase::Idle { .. } = *phase {
             *phase = Phase::Headers {
-                until: Instant::now() + self.limits.header_timeout,
+                until: from_now(self.limits.header_timeout),
             };
             drop(phase);
             self.changed.notify_one();
@@ -388,14 +395,14 @@ impl ConnectionWatch {
     /// The answer is ready (and being written): from now the connection is idle.
     fn answered(&self) {
         *self.phase() = Phase::Idle {
-            until: Instant::now() + self.limits.idle_timeout,
+            until: from_now(self.limits.idle_timeout),
         };
         self.changed.notify_one();
     }
 
     fn deadline(&self) -> Option<Instant> {
         match *self.phase() {
-            Phase::Headers { until } | Phase::Idle { until } => Some(until),
+            Phase::Headers { until } | Phase::Idle { until } => until,
             Phase::Busy => None,
         }
     }
