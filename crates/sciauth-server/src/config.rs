@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sciauth::credentials::text::printable;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -644,9 +645,10 @@ fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duratio
     let Some(seconds) = seconds else {
         return Ok(default);
     };
-    Duration::try_from_secs_f64(seconds)
-        .ok()
-        .filter(|timeout| !timeout.is_zero() && *timeout <= MAX_TIMEOUT)
+    (seconds <= MAX_TIMEOUT.as_secs_f64())
+        .then(|| sciauth::credentials::time::seconds_f64(seconds, MAX_TIMEOUT))
+        .flatten()
+        .filter(|timeout| !timeout.is_zero())
         .ok_or_else(|| {
             Error::config(format!(
                 "{key} must be a number of seconds above 0 and at most {}",
@@ -694,7 +696,11 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 /// serde's "invalid type: string \"...\", expected ..." quotes the value: keep only what
 /// was expected. Other messages name keys, not values; all are made one line.
 fn unquoted(message: &str) -> String {
-    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Keys are the file's own text, and may hold terminal escapes.
+    let one_line = printable(
+        &message.split_whitespace().collect::<Vec<_>>().join(" "),
+        500,
+    );
     match one_line.split_once(", expected ") {
         Some((kind, expected))
             if kind.starts_with("invalid type") || kind.starts_with("invalid value") =>
