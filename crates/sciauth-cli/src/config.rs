@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sciauth::credentials::secrecy::SecretString;
+use sciauth::credentials::text::printable;
 use serde::Deserialize;
 
 use crate::failure::{CliResult, Failure};
@@ -437,7 +438,11 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 /// was written under the wrong key or with the wrong type): keep only what was expected.
 /// Other messages name keys, not values; all are made one line.
 fn unquoted(message: &str) -> String {
-    let one_line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    // Keys are the file's own text, and may hold terminal escapes.
+    let one_line = printable(
+        &message.split_whitespace().collect::<Vec<_>>().join(" "),
+        500,
+    );
     match one_line.split_once(", expected ") {
         Some((kind, expected))
             if kind.starts_with("invalid type") || kind.starts_with("invalid value") =>
@@ -546,6 +551,11 @@ mod tests {
         .unwrap_err();
         assert!(!error.message.contains("987654321"), "{error:?}");
         assert!(error.message.contains("expected a string"), "{error:?}");
+        // A key holding a terminal escape is named, escaped.
+        let error = parse("[profiles.x]\nissuer = \"i\"\nclient_id = \"c\"\n\"k\\u001b[2J\" = 1\n")
+            .unwrap_err();
+        assert!(!error.message.contains('\u{1b}'), "{error:?}");
+        assert!(error.message.contains("k\\x1b[2J"), "{error:?}");
         assert_eq!(position("ab\ncdé\nf", 7), (2, 4));
         assert_eq!(position("é", 1), (1, 1));
     }

@@ -4,12 +4,15 @@
 //!
 //! Plain slash form is ambiguous: a certificate whose one `O` attribute is `Grid/CN=alice`
 //! would print as `/O=Grid/CN=alice`, the DN of someone else. So, inside values, `\`, `/`,
-//! `=` and `+` are escaped with a backslash (`\\`, `\/`, `\=`, `\+`) and control characters
-//! are written `\xHH`; the attributes of a multi-valued RDN are joined by an unescaped `+`
+//! `=` and `+` are escaped with a backslash (`\\`, `\/`, `\=`, `\+`), control characters
+//! are written `\xHH` and other characters that reorder or hide text (bidi overrides,
+//! zero-width characters) `\u{HEX}`; the attributes of a multi-valued RDN are joined by an unescaped `+`
 //! (as OpenSSL's RFC 2253-style output does). With every separator escaped inside values,
 //! each string names exactly one sequence of RDNs.
 
 use std::fmt::Write as _;
+
+use sciauth::credentials::text::is_printable;
 
 /// One attribute of an RDN: its short name (`CN`, `O`, `DC`, `Email`, or a dotted OID) and
 /// its value.
@@ -35,9 +38,13 @@ fn encode(rdns: &[Vec<Attribute>]) -> String {
                         out.push('\\');
                         out.push(c);
                     }
-                    // Control characters are all below U+00A0: two hex digits hold them.
-                    c if c.is_control() => {
-                        let _ = write!(out, "\\x{:02x}", u32::from(c));
+                    // Control characters (all below U+00A0) in two hex digits; characters
+                    // that reorder or hide text (bidi overrides, zero-width) by code point.
+                    c if !is_printable(c) => {
+                        let _ = match u32::from(c) {
+                            code @ ..0x100 => write!(out, "\\x{code:02x}"),
+                            code => write!(out, "\\u{{{code:x}}}"),
+                        };
                     }
                     c => out.push(c),
                 }
@@ -113,6 +120,14 @@ pub(crate) fn canonical(configured: &str) -> Result<String, String> {
             ('\\', _) => {
                 let escaped = match chars.next() {
                     Some(c @ ('\\' | '/' | '=' | '+')) => c,
+                    Some('u') => {
+                        let code: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                        code.strip_prefix('{')
+                            .filter(|hex| (1..=6).contains(&hex.len()))
+                            .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                            .and_then(char::from_u32)
+                            .ok_or_else(|| format!("\\u{code}}} is not \\u{{HEX}}"))?
+                    }
                     Some('x') => {
                         let hex: String = chars.by_ref().take(2).collect();
                         u8::from_str_radix(&hex, 16)
@@ -123,7 +138,7 @@ pub(crate) fn canonical(configured: &str) -> Result<String, String> {
                     }
                     other => {
                         return Err(format!(
-                            "\\{} is not an escape; use \\\\, \\/, \\=, \\+ or \\xHH",
+                            "\\{} is not an escape; use \\\\, \\/, \\=, \\+, \\xHH or \\u{{HEX}}",
                             other.map(String::from).unwrap_or_default()
                         ));
                     }
@@ -205,6 +220,12 @@ mod tests {
             "/CN=alice\\+CN\\=x\\\\"
         );
         assert_eq!(subject_of_certificate(&control).unwrap(), "/CN=a\\x1b[2Jb");
+        let bidi = certificate(&[(DnType::CommonName, "ecila\u{202e}")]);
+        assert_eq!(subject_of_certificate(&bidi).unwrap(), "/CN=ecila\\u{202e}");
+        assert_eq!(
+            canonical("/CN=ecila\\u{202e}").unwrap(),
+            "/CN=ecila\\u{202e}"
+        );
         // The configured forms of these read back to the same strings.
         assert_eq!(canonical(&alice).unwrap(), alice);
         assert_eq!(canonical(&forged).unwrap(), forged);
@@ -237,6 +258,8 @@ mod tests {
             "/=x",
             "/CN=a\\q",
             "/CN=a\\x4",
+            "/CN=a\\u{110000}",
+            "/CN=a\\u202e",
             "/C N=x",
             "/CN=a/",
         ] {
