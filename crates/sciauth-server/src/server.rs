@@ -224,8 +224,6 @@ async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
-            // Closed at once: the client learns now, instead of waiting in the backlog.
-            drop(stream);
             if warned_full.is_none_or(|at| at.elapsed() >= FULL_WARNING_INTERVAL) {
                 tracing::warn!(
                     max_connections = limits.max_connections,
@@ -233,6 +231,9 @@ async fn serve(
                 );
                 warned_full = Some(Instant::now());
             }
+            // Closed at once (after the log, so that whoever sees it closed can find why): the
+            // client learns now, instead of waiting in the backlog.
+            drop(stream);
             continue;
         };
         let (tls, router, stopped) = (tls.clone(), router.clone(), stopped.clone());
