@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sciauth::credentials::secrecy::SecretString;
+use sciauth::credentials::text::printable;
 use serde::Deserialize;
 
 use crate::failure::{CliResult, Failure};
@@ -182,7 +183,7 @@ impl Config {
 
     pub(crate) fn parse(text: &str, path: PathBuf) -> CliResult<Self> {
         let bad = |what: String| Failure::config(format!("{}: {what}", path.display()));
-        let file: File = toml::from_str(text).map_err(|e| bad(one_line(&e.to_string())))?;
+        let file: File = toml::from_str(text).map_err(|e| bad(syntax_error(text, &e)))?;
         let mut profiles = BTreeMap::new();
         for (name, mut table) in file.profiles {
             let kind = match table.remove("kind") {
@@ -196,7 +197,7 @@ impl Config {
                 }
             };
             let wrong =
-                |e: toml::de::Error| bad(format!("profile {name}: {}", one_line(e.message())));
+                |e: toml::de::Error| bad(format!("profile {name}: {}", unquoted(e.message())));
             let profile = match kind.as_str() {
                 "oidc" => Profile::Oidc(table.try_into().map_err(wrong)?),
                 "rucio" => Profile::Rucio(table.try_into().map_err(wrong)?),
@@ -408,16 +409,48 @@ fn home() -> Option<PathBuf> {
         .filter(|home| home.is_absolute())
 }
 
-/// TOML errors span several lines (a source excerpt); the report is one line.
-fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with('|') && !l.chars().all(|c| c == '^' || c == ' ')
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A TOML error as one line: what is wrong and where (line, column), never the source line
+/// that toml's `Display` quotes, which may hold an inline secret.
+fn syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let what = unquoted(error.message());
+    match error.span() {
+        Some(span) => {
+            let (line, column) = position(text, span.start);
+            format!("line {line}, column {column}: {what}")
+        }
+        None => what,
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// serde's "invalid type: string \"...\", expected ..." quotes the value (a secret, if it
+/// was written under the wrong key or with the wrong type): keep only what was expected.
+/// Other messages name keys, not values; all are made one line.
+fn unquoted(message: &str) -> String {
+    // Keys are the file's own text, and may hold terminal escapes.
+    let one_line = printable(
+        &message.split_whitespace().collect::<Vec<_>>().join(" "),
+        500,
+    );
+    match one_line.split_once(", expected ") {
+        Some((kind, expected))
+            if kind.starts_with("invalid type") || kind.starts_with("invalid value") =>
+        {
+            format!("wrong type or value: expected {expected}")
+        }
+        _ => one_line,
+    }
 }
 
 #[cfg(test)]
@@ -499,6 +532,32 @@ mod tests {
             unreachable!("oidc")
         };
         assert!(profile.client_secret(&allowed, "x").unwrap().is_some());
+    }
+
+    #[test]
+    fn syntax_errors_say_where_without_quoting_the_line() {
+        // An unterminated string on the secret's line: toml's Display would quote the line.
+        let error = parse(
+            "[profiles.x]\nissuer = \"i\"\nclient_id = \"c\"\nclient_secret = \"s3cret-value\nallow_inline_secret = true\n",
+        )
+        .unwrap_err();
+        assert!(!error.message.contains("s3cret-value"), "{error:?}");
+        assert!(error.message.contains("line 4, column "), "{error:?}");
+        assert!(!error.message.contains('\n'), "{error:?}");
+        // A secret of the wrong type: serde's message would quote the value.
+        let error = parse(
+            "[profiles.x]\nissuer = \"i\"\nclient_id = \"c\"\nclient_secret = 987654321\nallow_inline_secret = true\n",
+        )
+        .unwrap_err();
+        assert!(!error.message.contains("987654321"), "{error:?}");
+        assert!(error.message.contains("expected a string"), "{error:?}");
+        // A key holding a terminal escape is named, escaped.
+        let error = parse("[profiles.x]\nissuer = \"i\"\nclient_id = \"c\"\n\"k\\u001b[2J\" = 1\n")
+            .unwrap_err();
+        assert!(!error.message.contains('\u{1b}'), "{error:?}");
+        assert!(error.message.contains("k\\x1b[2J"), "{error:?}");
+        assert_eq!(position("ab\ncdé\nf", 7), (2, 4));
+        assert_eq!(position("é", 1), (1, 1));
     }
 
     #[test]

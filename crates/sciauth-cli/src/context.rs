@@ -164,6 +164,7 @@ pub(crate) fn native_client(
     name: &str,
     profile: &OidcProfile,
 ) -> CliResult<NativeClient> {
+    warn_if_cleartext(name, &profile.issuer);
     let mut builder = NativeClient::builder(&profile.issuer, &profile.client_id)
         .app_name("sciauth")
         .account(profile.account.as_deref().unwrap_or(name))
@@ -188,6 +189,31 @@ pub(crate) fn native_client(
         builder = builder.store(FileStore::open(dir)?);
     }
     Ok(builder.build()?)
+}
+
+/// Warns on stderr, once per issuer and run, when a profile's issuer is plain `http://` to
+/// another host (the library logs the same, and the token endpoint, but logs are off by
+/// default).
+fn warn_if_cleartext(profile: &str, issuer: &str) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Ok(url) = sciauth::tokens::url::Url::parse(issuer) else {
+        return;
+    };
+    if !sciauth::tokens::is_cleartext_remote(&url) {
+        return;
+    }
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if warned.iter().any(|w| w == issuer) {
+        return;
+    }
+    warned.push(issuer.to_owned());
+    eprintln!(
+        "sciauth: warning: profile {profile}: the issuer {} is plain http:// on a host other \
+         than this machine; tokens and secrets sent to it can be read on the way (use https://)",
+        &url[..sciauth::tokens::url::Position::AfterPath]
+    );
 }
 
 /// Scopes given as `--scope a --scope "b c"`.

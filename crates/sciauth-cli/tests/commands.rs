@@ -214,3 +214,69 @@ fn completions_are_printed() {
     assert!(out.status.success());
     assert!(String::from_utf8(out.stdout).unwrap().contains("sciauth"));
 }
+
+/// A typo on the line of an inline secret (here an unterminated string): the error says where,
+/// never what the line holds; for profiles and for the service's configuration alike.
+#[test]
+fn a_broken_configuration_line_is_located_but_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("config.toml");
+    std::fs::write(
+        &profiles,
+        "[profiles.x]\nissuer = \"https://idp.example.org\"\nclient_id = \"c\"\n\
+         allow_inline_secret = true\nclient_secret = \"inline-s3cret-value\n",
+    )
+    .unwrap();
+    let out = sciauth(&["--config", profiles.to_str().unwrap(), "token"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("inline-s3cret-value"), "{stderr}");
+    assert!(stderr.contains("line 5, column "), "{stderr}");
+
+    let service = dir.path().join("server.toml");
+    std::fs::write(
+        &service,
+        "[store]\nkind = \"postgres\"\nurl = \"postgresql://sciauth:db-s3cret-value@db/sciauth\n",
+    )
+    .unwrap();
+    let out = sciauth(&["serve", "--config", service.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("db-s3cret-value"), "{stderr}");
+    assert!(stderr.contains("line 3, column "), "{stderr}");
+}
+
+/// A profile whose issuer is plain http:// to another host gets one warning on stderr; one on
+/// loopback (the test provider's kind) gets none.
+#[test]
+fn a_cleartext_issuer_elsewhere_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let store = dir.path().join("tokens");
+    let run = |issuer: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[profiles.x]\nissuer = \"{issuer}\"\nclient_id = \"c\"\nstore_dir = \"{}\"\n",
+                store.display()
+            ),
+        )
+        .unwrap();
+        let out = sciauth(&["--config", config.to_str().unwrap(), "token"]);
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = run("http://idp.example.org");
+    assert_eq!(
+        stderr.matches("warning").count(),
+        1,
+        "one warning expected: {stderr}"
+    );
+    assert!(
+        stderr.contains("the issuer http://idp.example.org/ is plain http://"),
+        "{stderr}"
+    );
+    let stderr = run("http://127.0.0.1:9");
+    assert!(!stderr.contains("plain http://"), "{stderr}");
+    let stderr = run("https://idp.example.org");
+    assert!(!stderr.contains("plain http://"), "{stderr}");
+}

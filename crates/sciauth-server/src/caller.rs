@@ -268,31 +268,6 @@ fn sha256(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-/// The subject DN of a DER certificate, in the slash form grid tools print
-/// (`/C=CH/O=CERN/CN=alice`).
-pub(crate) fn subject_dn(der: &[u8]) -> Option<String> {
-    let (_, certificate) = x509_parser::parse_x509_certificate(der).ok()?;
-    let mut dn = String::new();
-    for rdn in certificate.subject().iter() {
-        for attribute in rdn.iter() {
-            let oid = attribute.attr_type();
-            let name = x509_parser::objects::oid2abbrev(oid, x509_parser::objects::oid_registry())
-                .map(str::to_owned)
-                .unwrap_or_else(|_| oid.to_id_string());
-            let name = match name.as_str() {
-                "emailAddress" => "Email".to_owned(),
-                _ => name,
-            };
-            let value = attribute.as_str().ok()?;
-            dn.push('/');
-            dn.push_str(&name);
-            dn.push('=');
-            dn.push_str(value);
-        }
-    }
-    Some(dn)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,22 +279,5 @@ mod tests {
         assert!(bearer(b"Basic abc").is_err());
         assert!(bearer(b"Bearer ").is_err());
         assert!(bearer(&[0xff, 0xfe]).is_err());
-    }
-
-    #[test]
-    fn a_certificate_subject_in_grid_form() {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        let mut dn = rcgen::DistinguishedName::new();
-        dn.push(rcgen::DnType::CountryName, "CH");
-        dn.push(rcgen::DnType::OrganizationName, "CERN");
-        dn.push(rcgen::DnType::CommonName, "alice");
-        params.distinguished_name = dn;
-        let key = rcgen::KeyPair::generate().unwrap();
-        let certificate = params.self_signed(&key).unwrap();
-        assert_eq!(
-            subject_dn(certificate.der()).as_deref(),
-            Some("/C=CH/O=CERN/CN=alice")
-        );
-        assert_eq!(subject_dn(b"not a certificate"), None);
     }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sciauth::credentials::text::printable;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -34,12 +35,35 @@ pub const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// The address listened on unless configured otherwise (DIRAC's TokenManager port).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9181";
 
+/// How long a client may take to send a request's headers (counted from its first byte, or
+/// from the connection's start for its first request, after the TLS handshake, which has as
+/// long) unless configured otherwise.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request's body unless configured otherwise.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a connection may stay open without a request (after an answer) unless configured
+/// otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many connections are served at once unless configured otherwise; past it, new ones are
+/// closed as soon as they are accepted.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The longest any of the timeouts may be configured (a day): longer ones are mistakes.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// The most connections that may be configured.
+const MAX_MAX_CONNECTIONS: usize = 1_000_000;
+
 /// The whole configuration, checked: every name it refers to exists.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub(crate) listen: SocketAddr,
     pub(crate) max_body_bytes: usize,
     pub(crate) purge_interval: Duration,
+    pub(crate) limits: ConnectionLimits,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) store: StoreConfig,
     pub(crate) callers: Option<CallersConfig>,
@@ -47,6 +71,16 @@ pub struct Config {
     pub(crate) vos: BTreeMap<String, VoConfig>,
     pub(crate) groups: BTreeMap<String, GroupConfig>,
     pub(crate) users: BTreeMap<String, UserConfig>,
+}
+
+/// What one connection may take: time for headers, for a body, between requests; and how
+/// many connections are served at once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    pub(crate) header_timeout: Duration,
+    pub(crate) body_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 /// TLS for the listener, and client certificates.
@@ -174,6 +208,10 @@ struct ServerSection {
     listen: Option<String>,
     max_body_bytes: Option<usize>,
     purge_interval_seconds: Option<u64>,
+    header_timeout_seconds: Option<f64>,
+    body_timeout_seconds: Option<f64>,
+    idle_timeout_seconds: Option<f64>,
+    max_connections: Option<usize>,
     tls: Option<TlsSection>,
 }
 
@@ -287,19 +325,18 @@ impl Config {
 
     pub(crate) fn parse(text: &str, base: &Path, env: Env<'_>) -> Result<Self> {
         let file: File = toml::from_str(text).map_err(|e| {
-            // TOML's message quotes the offending line, which may hold a secret: say where
-            // and what kind of problem only.
+            // TOML's Display quotes the offending line, and serde's messages quote values;
+            // either may be a secret: say where and what kind of problem only.
             let at = e
                 .span()
                 .map(|span| {
-                    let before = &text.as_bytes()[..span.start.min(text.len())];
-                    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-                    format!(" (line {line})")
+                    let (line, column) = position(text, span.start);
+                    format!(" (line {line}, column {column})")
                 })
                 .unwrap_or_default();
             Error::config(format!(
                 "the configuration is not valid{at}: {}",
-                e.message()
+                unquoted(e.message())
             ))
         })?;
         let resolve = |p: &Path| {
@@ -496,7 +533,17 @@ impl Config {
                     )));
                 }
             }
-            for dn in &user.dns {
+            // Compared in canonical form, so that a value holding a / or = cannot stand for
+            // another DN (see dn.rs).
+            let user_dns = user
+                .dns
+                .iter()
+                .map(|dn| {
+                    crate::dn::canonical(dn)
+                        .map_err(|what| Error::config(format!("users.{name}.dns: {dn:?}: {what}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for dn in &user_dns {
                 if let Some(other) = dns.insert(dn.clone(), name.clone()) {
                     return Err(Error::config(format!(
                         "the DN {dn:?} belongs to both users.{other} and users.{name}"
@@ -523,20 +570,54 @@ impl Config {
                 name,
                 UserConfig {
                     groups: user.groups,
-                    dns: user.dns,
+                    dns: user_dns,
                     subjects: user.subjects,
                     ids: user.ids,
                 },
             );
         }
 
+        let purge_interval = match file.server.purge_interval_seconds {
+            None => DEFAULT_PURGE_INTERVAL,
+            Some(0) => {
+                return Err(Error::config(
+                    "server.purge_interval_seconds must be at least 1",
+                ));
+            }
+            Some(seconds) => Duration::from_secs(seconds),
+        };
+        let limits = ConnectionLimits {
+            header_timeout: timeout(
+                "server.header_timeout_seconds",
+                file.server.header_timeout_seconds,
+                DEFAULT_HEADER_TIMEOUT,
+            )?,
+            body_timeout: timeout(
+                "server.body_timeout_seconds",
+                file.server.body_timeout_seconds,
+                DEFAULT_BODY_TIMEOUT,
+            )?,
+            idle_timeout: timeout(
+                "server.idle_timeout_seconds",
+                file.server.idle_timeout_seconds,
+                DEFAULT_IDLE_TIMEOUT,
+            )?,
+            max_connections: match file.server.max_connections {
+                None => DEFAULT_MAX_CONNECTIONS,
+                Some(n) if (1..=MAX_MAX_CONNECTIONS).contains(&n) => n,
+                Some(_) => {
+                    return Err(Error::config(format!(
+                        "server.max_connections must be between 1 and {MAX_MAX_CONNECTIONS}"
+                    )));
+                }
+            },
+        };
+
         Ok(Self {
             listen,
             max_body_bytes: file.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-            purge_interval: file
-                .server
-                .purge_interval_seconds
-                .map_or(DEFAULT_PURGE_INTERVAL, Duration::from_secs),
+            purge_interval,
+            limits,
             tls,
             store,
             callers,
@@ -557,6 +638,23 @@ impl Config {
         self.listen = listen;
         self
     }
+}
+
+/// A timeout in seconds (fractions allowed): more than zero, at most a day.
+fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duration> {
+    let Some(seconds) = seconds else {
+        return Ok(default);
+    };
+    (seconds <= MAX_TIMEOUT.as_secs_f64())
+        .then(|| sciauth::credentials::time::seconds_f64(seconds, MAX_TIMEOUT))
+        .flatten()
+        .filter(|timeout| !timeout.is_zero())
+        .ok_or_else(|| {
+            Error::config(format!(
+                "{key} must be a number of seconds above 0 and at most {}",
+                MAX_TIMEOUT.as_secs()
+            ))
+        })
 }
 
 /// Names become store accounts (`group:<name>`) and error messages: keep them plain.
@@ -580,6 +678,36 @@ fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
         "none".to_owned()
     } else {
         all.join(", ")
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn position(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// serde's "invalid type: string \"...\", expected ..." quotes the value: keep only what
+/// was expected. Other messages name keys, not values; all are made one line.
+fn unquoted(message: &str) -> String {
+    // Keys are the file's own text, and may hold terminal escapes.
+    let one_line = printable(
+        &message.split_whitespace().collect::<Vec<_>>().join(" "),
+        500,
+    );
+    match one_line.split_once(", expected ") {
+        Some((kind, expected))
+            if kind.starts_with("invalid type") || kind.starts_with("invalid value") =>
+        {
+            format!("wrong type or value: expected {expected}")
+        }
+        _ => one_line,
     }
 }
 
@@ -648,7 +776,45 @@ mod tests {
         // A syntax error says where, without quoting the line (which may hold a secret).
         let e = error("[store]\nkind = \"postgres\"\nurl = \"postgresql://u:hunter2@h/db\n");
         assert!(!e.contains("hunter2"), "{e}");
-        assert!(e.contains("line"), "{e}");
+        assert!(e.contains("line 3, column "), "{e}");
+        // Nor a value of the wrong type.
+        let e = error("[store]\nkind = \"postgres\"\nurl = 123454321\n");
+        assert!(!e.contains("123454321"), "{e}");
+        assert!(e.contains("expected a string"), "{e}");
+        // A configured DN is read in canonical form; an unescaped / inside a value is an
+        // error that says how to write it, and two spellings of one DN are one DN.
+        let users = "[groups.g]\n[users.a]\ngroups = [\"g\"]\n";
+        let e = error(&format!("{store}{users}dns = [\"/O=x/CN=host/node\"]\n"));
+        assert!(e.contains("users.a.dns") && e.contains("\\/"), "{e}");
+        let e = error(&format!(
+            "{store}{users}dns = [\"/Email=a@b\"]\n[users.b]\ngroups = [\"g\"]\n\
+             dns = [\"/emailAddress=a@b\"]\n"
+        ));
+        assert!(e.contains("belongs to both"), "{e}");
+        // Timeouts and the connection limit are bounded; fractions of seconds are fine.
+        for bad in [
+            "header_timeout_seconds = 0",
+            "body_timeout_seconds = -1",
+            "idle_timeout_seconds = 1e300",
+            "idle_timeout_seconds = nan",
+            "max_connections = 0",
+            "purge_interval_seconds = 0",
+        ] {
+            let e = error(&format!("[server]\n{bad}\n{store}"));
+            let key = bad.split(' ').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        let limits = Config::parse(
+            &format!("[server]\nheader_timeout_seconds = 0.25\nmax_connections = 2\n{store}"),
+            base,
+            &env,
+        )
+        .unwrap()
+        .limits;
+        assert_eq!(limits.header_timeout, Duration::from_millis(250));
+        assert_eq!(limits.body_timeout, DEFAULT_BODY_TIMEOUT);
+        assert_eq!(limits.idle_timeout, DEFAULT_IDLE_TIMEOUT);
+        assert_eq!(limits.max_connections, 2);
         let e = error(&format!("{store}[bogus]\n"));
         assert!(e.contains("bogus"), "{e}");
         let ok = Config::parse(

@@ -28,6 +28,8 @@ pub(crate) struct App {
     pub(crate) service: TokenService,
     pub(crate) auth: Authenticator,
     pub(crate) max_body_bytes: usize,
+    /// How long a request's body may take to arrive, from when it is first read.
+    pub(crate) body_timeout: std::time::Duration,
 }
 
 type Route = (
@@ -100,7 +102,23 @@ async fn prepare<Req: DeserializeOwned>(
             parts.extensions.get::<PeerDn>(),
         )
         .await?;
-    let bytes = limited_bytes(&parts.headers, body, app.max_body_bytes).await?;
+    // A client that sends its body a byte at a time would otherwise hold the request (and
+    // its connection) open for as long as it likes.
+    let bytes = tokio::time::timeout(
+        app.body_timeout,
+        limited_bytes(&parts.headers, body, app.max_body_bytes),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                app.body_timeout.as_secs_f64()
+            ),
+        )
+    })??;
     Ok((caller, parse_json(&bytes)?))
 }
 

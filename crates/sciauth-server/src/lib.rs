@@ -39,7 +39,8 @@
 //! ```
 
 pub use crate::config::{
-    Config, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_PURGE_INTERVAL, properties,
+    Config, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_PURGE_INTERVAL, properties,
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::http::OPENAPI;
@@ -49,6 +50,7 @@ pub use crate::server::Server;
 mod api;
 mod caller;
 mod config;
+mod dn;
 mod error;
 mod http;
 mod postgres;

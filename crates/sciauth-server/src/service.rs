@@ -110,6 +110,9 @@ impl TokenService {
             )));
         }
         authorize_get_token(caller, username, &group_name, &group.properties)?;
+        if username.is_none() {
+            bound_group_scopes(&group_name, &group.scopes, &request.scope)?;
+        }
         let provider = self.provider_for(request.identity_provider.as_deref(), &group_name)?;
 
         let mut token_request = match username {
@@ -449,6 +452,38 @@ fn authorize_get_token(
         "the group {} may not get tokens: it needs FullDelegation, LimitedDelegation or \
          PrivateLimitedDelegation",
         caller.profile.group
+    )))
+}
+
+/// A group's (client credentials) token has at most the scopes its configuration lists: the
+/// service's client may be able to get many more, and the caller must not reach them.
+/// (Users' tokens need no bound here: a refresh cannot widen the grant the user gave.)
+fn bound_group_scopes(
+    group: &str,
+    configured: &[String],
+    requested: &[String],
+) -> Result<(), ApiError> {
+    let outside: Vec<&str> = requested
+        .iter()
+        .flat_map(|scope| scope.split_whitespace())
+        .filter(|scope| {
+            !configured
+                .iter()
+                .flat_map(|allowed| allowed.split_whitespace())
+                .any(|allowed| allowed == *scope)
+        })
+        .collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let allowed = if configured.is_empty() {
+        "none".to_owned()
+    } else {
+        configured.join(" ")
+    };
+    Err(ApiError::forbidden(format!(
+        "the group {group}'s token may carry only the scopes its configuration lists \
+         ({allowed}); not {outside:?}"
     )))
 }
 

@@ -1,59 +1,18 @@
 //! The service over TLS, callers named by their client certificate's subject DN, grants in
 //! SQLite (one instance needs no PostgreSQL).
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair,
-};
+#[path = "support/pki.rs"]
+mod pki;
+
+use pki::Pki;
+use rcgen::DnType;
 use sciauth_server::{Config, Server};
-
-struct Pki {
-    ca_pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, "sciauth test CA");
-        params.distinguished_name = dn;
-        let key = KeyPair::generate().unwrap();
-        let ca = params.self_signed(&key).unwrap();
-        Self {
-            ca_pem: ca.pem(),
-            issuer: Issuer::new(params, key),
-        }
-    }
-
-    /// A certificate and key (PEM) for `names` (server) or with subject `dn` (client).
-    fn issue(&self, names: &[&str], dn: &[(DnType, &str)], client: bool) -> (String, String) {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
-                .unwrap();
-        let mut subject = DistinguishedName::new();
-        for (kind, value) in dn {
-            subject.push(kind.clone(), *value);
-        }
-        params.distinguished_name = subject;
-        params.extended_key_usages = vec![if client {
-            ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        let key = KeyPair::generate().unwrap();
-        let certificate = params.signed_by(&key, &self.issuer).unwrap();
-        (certificate.pem(), key.serialize_pem())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_name_callers() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new();
-    let (server_cert, server_key) =
-        pki.issue(&["127.0.0.1"], &[(DnType::CommonName, "svc")], false);
+    pki.write_server_files(dir.path());
     let (alice_cert, alice_key) = pki.issue(
         &[],
         &[
@@ -64,13 +23,6 @@ async fn client_certificates_name_callers() {
         true,
     );
     let (stranger_cert, stranger_key) = pki.issue(&[], &[(DnType::CommonName, "stranger")], true);
-    for (name, text) in [
-        ("ca.pem", &pki.ca_pem),
-        ("server.pem", &server_cert),
-        ("server.key", &server_key),
-    ] {
-        std::fs::write(dir.path().join(name), text).unwrap();
-    }
     let config = Config::from_toml(
         r#"
 [server.tls]
@@ -138,4 +90,80 @@ dns = ["/C=CH/O=Test/CN=alice"]
         response.json::<serde_json::Value>().await.unwrap(),
         serde_json::json!([])
     );
+}
+
+/// Plain slash form would print a certificate whose one `O` is `Test/CN=alice` as alice's DN
+/// `/O=Test/CN=alice`; separators inside values are escaped, so it names nobody. A DN that
+/// really holds a slash is configured with it escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separators_inside_a_dn_value_cannot_impersonate() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    pki.write_server_files(dir.path());
+    let config = Config::from_toml(
+        r#"
+[server.tls]
+certificate = "server.pem"
+key = "server.key"
+client_ca = "ca.pem"
+[store]
+kind = "memory"
+[groups.users]
+[users.alice]
+groups = ["users"]
+dns = ["/O=Test/CN=alice"]
+[users.robot]
+groups = ["users"]
+dns = ["/O=Test/CN=robot\\/host.example.org"]
+"#,
+        dir.path(),
+    )
+    .unwrap();
+    let server = Server::new(config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    tokio::spawn(server.serve_with_shutdown(listener, std::future::pending()));
+    let whoami = |subject: &[(DnType, &str)]| {
+        let (cert, key) = pki.issue(&[], subject, true);
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .tls_certs_only([reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap()])
+            .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap())
+            .build()
+            .unwrap();
+        let url = format!("{base}/v1/whoami");
+        async move {
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+
+    let (status, me) = whoami(&[
+        (DnType::OrganizationName, "Test"),
+        (DnType::CommonName, "alice"),
+    ])
+    .await;
+    assert_eq!((status, &me["username"]), (200, &"alice".into()), "{me}");
+
+    let (status, body) = whoami(&[(DnType::OrganizationName, "Test/CN=alice")]).await;
+    assert_eq!(status, 403, "a forged DN was taken for alice's: {body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("/O=Test\\/CN\\=alice"), "{message}");
+
+    // A control character in a value reaches no message raw.
+    let (status, body) = whoami(&[(DnType::CommonName, "evil\u{1b}[2J")]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        !body["message"].as_str().unwrap().contains('\u{1b}'),
+        "{body}"
+    );
+
+    let (status, me) = whoami(&[
+        (DnType::OrganizationName, "Test"),
+        (DnType::CommonName, "robot/host.example.org"),
+    ])
+    .await;
+    assert_eq!((status, &me["username"]), (200, &"robot".into()), "{me}");
+    assert_eq!(me["identity"], "/O=Test/CN=robot\\/host.example.org");
 }

@@ -200,6 +200,8 @@ impl IssuerBuilder {
         };
         check_issuer(&self.issuer, &metadata.issuer)?;
         check_endpoints(&issuer_url, &metadata)?;
+        warn_if_cleartext("issuer", &issuer_url);
+        warn_if_cleartext("token endpoint", &metadata.token_endpoint);
         tracing::debug!(issuer = %metadata.issuer, "issuer ready");
         let jwks = JwksCache::new(
             metadata.jwks_uri.clone(),
@@ -283,6 +285,38 @@ async fn discover(http: &Http, issuer: &url::Url) -> Result<ProviderMetadata> {
         error = error.with_source(last);
     }
     Err(error)
+}
+
+/// Whether `url` is plain `http://` to a host other than this machine's loopback: what goes
+/// there (codes, tokens, client secrets) can be read and changed on the way.
+pub fn is_cleartext_remote(url: &url::Url) -> bool {
+    url.scheme() == "http" && !is_loopback(url)
+}
+
+/// Logs a warning the first time this process meets `url` as a cleartext remote endpoint.
+fn warn_if_cleartext(what: &str, url: &url::Url) {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, PoisonError};
+    /// Past this many, warnings repeat rather than the set growing.
+    const REMEMBERED: usize = 256;
+    static WARNED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    if !is_cleartext_remote(url) {
+        return;
+    }
+    // Scheme, host, port and path: never a query, which might carry something secret.
+    let shown = &url[..url::Position::AfterPath];
+    let mut warned = WARNED.lock().unwrap_or_else(PoisonError::into_inner);
+    let warned = warned.get_or_insert_with(HashSet::new);
+    if warned.contains(shown) {
+        return;
+    }
+    if warned.len() < REMEMBERED {
+        warned.insert(shown.to_owned());
+    }
+    tracing::warn!(
+        "the {what} {shown} is plain http:// on a host other than this machine: tokens and \
+         secrets sent there can be read on the way; use https://"
+    );
 }
 
 fn check_issuer(configured: &str, provider: &str) -> Result<()> {

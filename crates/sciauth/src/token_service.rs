@@ -49,9 +49,11 @@ const MAX_CACHED: usize = 4096;
 /// Calls the token service's methods; `get_token` answers from a cache while the cached
 /// token has more than `requiredTimeLeft` left.
 ///
-/// The cache is keyed like DIRAC's `TokenManagerClient`: (user, or else the provider or
-/// group asked for; the requested scopes sorted; the audience; the provider; the group).
-/// DIRAC also keys by the provider's issuer, which it reads from its configuration; here the
+/// The cache is keyed like DIRAC's `TokenManagerClient` (the user, the requested scopes
+/// sorted, the audience, the provider, the group), except that DIRAC folds the user, the
+/// provider and the group into one field: here each is its own, so a user's token is never
+/// served for a group token of the same name, nor the other way round. DIRAC also keys by
+/// the provider's issuer, which it reads from its configuration; here the
 /// provider name stands for it (one name, one issuer in the service's configuration). A hit
 /// needs the token to stay valid for `requiredTimeLeft` (at least 10 s) by this machine's
 /// clock, counted from when the answer arrived. Misses for one key share one call (DIRAC
@@ -71,9 +73,13 @@ struct Inner {
     flights: std::sync::Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// What a cached token answers. Each field is its own: a user's token (`user` set) and a
+/// group's client-credentials token (`user` empty) never share an entry, whatever the user,
+/// group and provider are called.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct CacheKey {
-    subject: String,
+    /// The user whose token it is; `None` for a group (client credentials) token.
+    user: Option<String>,
     scopes: String,
     audience: Option<String>,
     provider: Option<String>,
@@ -362,17 +368,14 @@ impl fmt::Debug for TokenServiceClient {
 
 impl CacheKey {
     fn of(request: &GetTokenRequest) -> Self {
-        let subject = request
-            .username
-            .clone()
-            .or_else(|| request.identity_provider.clone())
-            .or_else(|| request.group.clone())
-            .unwrap_or_default();
+        // The service reads an empty user name as none (a group token), and so does the key.
+        let nonempty = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
         Self {
-            subject,
+            user: nonempty(&request.username),
             scopes: Scopes::from_iter(request.scope.iter().cloned()).to_string(),
-            audience: request.audience.clone(),
-            provider: request.identity_provider.clone(),
+            audience: nonempty(&request.audience),
+            provider: nonempty(&request.identity_provider),
+            // The service refuses an empty group name rather than reading it as none.
             group: request.group.clone(),
         }
     }
@@ -418,3 +421,26 @@ impl fmt::Display for ServiceError {
 }
 
 impl StdError for ServiceError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_and_group_tokens_have_keys_of_their_own() {
+        let request = |username: Option<&str>, group: Option<&str>, provider: Option<&str>| {
+            CacheKey::of(&GetTokenRequest {
+                username: username.map(str::to_owned),
+                group: group.map(str::to_owned),
+                identity_provider: provider.map(str::to_owned),
+                ..Default::default()
+            })
+        };
+        // The user "atlas" in the group "atlas", and the group's own token.
+        assert!(request(Some("atlas"), Some("atlas"), None) != request(None, Some("atlas"), None));
+        // A user named like the provider, and a group token from that provider.
+        assert!(request(Some("iam"), None, Some("iam")) != request(None, None, Some("iam")));
+        // An empty user name is none, as the service reads it.
+        assert!(request(Some(""), Some("g"), None) == request(None, Some("g"), None));
+    }
+}

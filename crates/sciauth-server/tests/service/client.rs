@@ -72,3 +72,71 @@ async fn the_client_cache_answers_while_the_token_has_time_left() {
     };
     assert!(client.get_token(&other).await.is_err());
 }
+
+/// A user named like a group: the user's token and the group's client-credentials token are
+/// cached apart, so asking for the group's token is never answered with the user's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_cache_keeps_a_users_and_a_groups_token_apart() {
+    let fixture = Fixture::start().await;
+    let base = fixture
+        .replica_with(
+            r#"
+[groups.atlas]
+vo = "test"
+
+[users.atlas]
+groups = ["atlas"]
+subjects = ["atlas"]
+ids = { idp = "atlas" }
+"#,
+        )
+        .await;
+    let atlas = fixture.user_caller("atlas").await;
+    let kept = fixture.user_token("atlas").await;
+    update(&http(), &base, &atlas, &kept, "atlas").await;
+    let pilot = fixture.pilot().await;
+    let client = TokenServiceClient::builder(&base)
+        .credential(BearerToken::new(&pilot).unwrap())
+        .build()
+        .unwrap();
+    fixture.idp.reset_counts().await;
+
+    let users = client
+        .get_token(&GetTokenRequest {
+            username: Some("atlas".into()),
+            group: Some("atlas".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        users.access_token.expose_secret(),
+        kept.access_token().expose_secret()
+    );
+    let groups = client
+        .get_token(&GetTokenRequest {
+            group: Some("atlas".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_ne!(
+        groups.access_token.expose_secret(),
+        users.access_token.expose_secret(),
+        "the group's token request was answered with the user's cached token"
+    );
+    assert_eq!(fixture.requests("client_credentials").await, 1);
+    // Each is now cached under its own key.
+    let again = client
+        .get_token(&GetTokenRequest {
+            username: Some("atlas".into()),
+            group: Some("atlas".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        again.access_token.expose_secret(),
+        users.access_token.expose_secret()
+    );
+}

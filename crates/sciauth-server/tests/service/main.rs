@@ -147,8 +147,13 @@ impl Fixture {
     }
 
     fn config(&self) -> Config {
+        self.config_with("")
+    }
+
+    /// The tests' configuration with `extra` TOML (more groups, users) appended.
+    fn config_with(&self, extra: &str) -> Config {
         Config::from_toml(
-            &config_text(self.idp.issuer(), &self.database),
+            &format!("{}{extra}", config_text(self.idp.issuer(), &self.database)),
             self.dir.path(),
         )
         .unwrap()
@@ -162,9 +167,23 @@ impl Fixture {
         base
     }
 
+    /// A replica of the service configured with `extra` TOML; its base URL.
+    async fn replica_with(&self, extra: &str) -> String {
+        let (base, stop) = self.stoppable_replica_of(self.config_with(extra)).await;
+        std::mem::forget(stop);
+        base
+    }
+
     /// A replica that stops when the sender is used or dropped.
     async fn stoppable_replica(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
-        let server = Server::new(self.config()).await.unwrap();
+        self.stoppable_replica_of(self.config()).await
+    }
+
+    async fn stoppable_replica_of(
+        &self,
+        config: Config,
+    ) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let server = Server::new(config).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

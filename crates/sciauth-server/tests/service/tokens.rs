@@ -193,9 +193,81 @@ async fn group_tokens_carry_the_requested_audience_and_are_cached() {
         "getToken",
         Some(&pilot),
         None,
-        json!({"audience": API, "scope": ["other:read"]}),
+        json!({"audience": "https://other.example.test", "scope": ["api:read"]}),
     )
     .await;
     assert_eq!(refused.status, 400, "{}", refused.text);
     assert_eq!(refused.json["error"], "provider_refused");
+}
+
+/// A group's token carries at most the scopes the group's configuration lists, though the
+/// service's client could get more (the API also offers `api:write`): asking for more is
+/// refused before the provider is asked, whoever asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_tokens_are_bounded_by_the_groups_scopes() {
+    let fixture = Fixture::start().await;
+    let base = fixture.replica().await;
+    let http = http();
+    let (pilot, admin) = (fixture.pilot().await, fixture.admin().await);
+    fixture.idp.reset_counts().await;
+
+    for caller in [&pilot, &admin] {
+        for scope in [
+            json!(["api:write"]),
+            json!(["api:read", "api:write"]),
+            json!(["api:read api:write"]),
+        ] {
+            let refused = call(
+                &http,
+                &base,
+                "getToken",
+                Some(caller),
+                None,
+                json!({"group": "pilots", "audience": API, "scope": scope}),
+            )
+            .await;
+            assert_eq!(refused.status, 403, "{}", refused.text);
+            assert_eq!(refused.json["error"], "forbidden", "{}", refused.text);
+            let message = refused.json["message"].as_str().unwrap();
+            assert!(
+                message.contains("api:write") && message.contains("(api:read)"),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(fixture.requests("client_credentials").await, 0);
+
+    // Within the bound: served, with the group's scope only.
+    let allowed = call(
+        &http,
+        &base,
+        "getToken",
+        Some(&pilot),
+        None,
+        json!({"group": "pilots", "audience": API, "scope": ["api:read"]}),
+    )
+    .await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text);
+    let granted = claims(allowed.json["access_token"].as_str().unwrap())["scope"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(granted.split(' ').any(|s| s == "api:read"), "{granted}");
+    assert!(!granted.split(' ').any(|s| s == "api:write"), "{granted}");
+    // A group with no scopes configured gets none added by the caller.
+    let none = call(
+        &http,
+        &base,
+        "getToken",
+        Some(&admin),
+        None,
+        json!({"group": "admins", "scope": ["openid"]}),
+    )
+    .await;
+    assert_eq!(none.status, 403, "{}", none.text);
+    assert!(
+        none.json["message"].as_str().unwrap().contains("(none)"),
+        "{}",
+        none.text
+    );
 }
