@@ -22,6 +22,8 @@ const PACKAGES: &[(&str, &str)] = &[
         "postgresql",
         "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
     ),
+    // Proves the cached `sciauth token` starts no thread and opens no socket.
+    ("strace", "command -v strace"),
 ];
 
 /// What `cargo xtask demo` needs of them: ssh-keygen and the identity provider.

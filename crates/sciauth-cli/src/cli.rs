@@ -34,7 +34,7 @@ pub(crate) struct Cli {
 }
 
 /// Which configuration file and profile a command uses.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub(crate) struct ProfileSelection {
     /// The configuration file (default: $XDG_CONFIG_HOME/sciauth/config.toml).
     #[arg(long, global = true, env = "SCIAUTH_CONFIG", value_name = "FILE")]

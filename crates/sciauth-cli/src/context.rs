@@ -65,6 +65,21 @@ impl Context {
         self.profile.is_some() || self.config.as_ref().is_some_and(Config::has_default)
     }
 
+    /// The chosen profile, if it is an oidc one, with a client that can only answer from the
+    /// store ([`store_client`]).
+    pub(crate) fn store_target(&self) -> CliResult<Option<Target<'_>>> {
+        let config = self.config()?;
+        let (name, profile) = config.select(self.profile.as_deref())?;
+        Ok(match profile {
+            Profile::Oidc(profile) => Some(Target::Oidc {
+                name,
+                profile,
+                client: store_client(config, name, profile)?,
+            }),
+            Profile::Rucio(_) => None,
+        })
+    }
+
     /// The chosen profile, with its client.
     pub(crate) fn target(&self) -> CliResult<Target<'_>> {
         let config = self.config()?;
@@ -164,6 +179,25 @@ pub(crate) fn native_client(
     name: &str,
     profile: &OidcProfile,
 ) -> CliResult<NativeClient> {
+    make_native_client(config, name, profile, true)
+}
+
+/// The `NativeClient` of an oidc profile for answering from its store only: the client
+/// secret is not read (no grant will run), so a cached `sciauth token` opens no secret file.
+pub(crate) fn store_client(
+    config: &Config,
+    name: &str,
+    profile: &OidcProfile,
+) -> CliResult<NativeClient> {
+    make_native_client(config, name, profile, false)
+}
+
+fn make_native_client(
+    config: &Config,
+    name: &str,
+    profile: &OidcProfile,
+    with_secret: bool,
+) -> CliResult<NativeClient> {
     warn_if_cleartext(name, &profile.issuer);
     let mut builder = NativeClient::builder(&profile.issuer, &profile.client_id)
         .app_name("sciauth")
@@ -179,7 +213,9 @@ pub(crate) fn native_client(
     if let Some(audience) = &profile.audience {
         builder = builder.audience(audience);
     }
-    if let Some(secret) = profile.client_secret(config, name)? {
+    if !with_secret {
+        // No grant runs: no client authentication needed.
+    } else if let Some(secret) = profile.client_secret(config, name)? {
         builder = builder.client_auth(match profile.client_auth {
             ClientAuthStyle::Basic => ClientAuth::secret_basic(secret),
             ClientAuthStyle::Post => ClientAuth::secret_post(secret),

@@ -28,6 +28,19 @@ fn main() -> ExitCode {
         // A service wants worker threads: its own runtime.
         return commands::serve::main(cli.selection.config);
     }
+    // `$(sciauth token)` with a valid stored token: answered before a runtime exists.
+    let mut loaded = None;
+    if let Command::Token(args) = &cli.command
+        && let Ok(context) = Context::load(cli.selection.clone())
+    {
+        if let Some(result) = commands::token::answer_now(&context, args) {
+            return match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(failure) => failure.report(),
+            };
+        }
+        loaded = Some(context);
+    }
     // A current-thread runtime: the command does one thing at a time, and starting worker
     // threads would cost more than `sciauth token` takes in all.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -40,15 +53,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, loaded)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
     }
 }
 
-async fn run(cli: Cli) -> CliResult {
+/// Runs the command; `loaded` is the context if the cached path already read it.
+async fn run(cli: Cli, loaded: Option<Context>) -> CliResult {
     let serve_config = cli.selection.config.clone();
-    let context = || Context::load(cli.selection);
+    let context = || match loaded {
+        Some(context) => Ok(context),
+        None => Context::load(cli.selection),
+    };
     match cli.command {
         Command::Login(args) => commands::login::run(&context()?, args).await,
         Command::Token(args) => commands::token::run(&context()?, args).await,

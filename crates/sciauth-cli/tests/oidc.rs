@@ -220,6 +220,53 @@ async fn a_whole_session_login_token_refresh_exchange_list_logout() {
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
 }
 
+/// The cached path, traced: `sciauth token` (plain, `--json`, `--scope` answered from the
+/// store) with the provider gone starts no thread, opens no socket and never opens the
+/// client secret file, and still prints the token.
+#[tokio::test]
+async fn the_cached_path_needs_no_thread_no_socket_and_no_secret() {
+    let idp = Idp::start().await;
+    let home = Home::new();
+    configure(&home, &idp);
+    device_login(&home, &idp).await;
+    let token = home.ok(&["token"]).await;
+    drop(idp);
+
+    for args in [
+        &["token"][..],
+        &["token", "--json"],
+        &["token", "--scope", "api:read"],
+    ] {
+        let trace = home.path("trace");
+        let out = home
+            .traced(&trace, "clone,clone3,fork,vfork,socket,connect,openat", args)
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(token.trim()),
+            "{args:?}"
+        );
+        let calls = std::fs::read_to_string(&trace).unwrap();
+        for line in calls.lines() {
+            assert!(
+                !["clone(", "clone3(", "fork(", "vfork(", "socket(", "connect("]
+                    .iter()
+                    .any(|call| line.contains(call)),
+                "{args:?}: the cached path made {line}"
+            );
+            assert!(!line.contains("demo.secret"), "{args:?}: {line}");
+        }
+        assert!(calls.contains("tokens/demo.json"), "{calls}");
+    }
+
+    // A token the store cannot give takes the full path, which reads the secret and fails
+    // on the missing provider with the network's exit code.
+    let out = home.run(&["token", "--min-valid", "999999"]).await;
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+}
+
 #[tokio::test]
 async fn request_sends_the_profiles_token_and_renews_it_after_a_401() {
     use axum::http::{HeaderMap, StatusCode};

@@ -1,8 +1,9 @@
 //! `sciauth token`: a valid access token on stdout and nothing else, so that
 //! `$(sciauth token)` works; refreshed first if it would not last `--min-valid`.
 //!
-//! The cached path reads the configuration and one store file: no OIDC discovery, no TLS
-//! client (the profile's client is lazy), a current-thread runtime.
+//! The cached path ([`answer_now`]) reads the configuration and one store file, before any
+//! async runtime exists: no thread, no OIDC discovery, no TLS client, no secret file. Only
+//! when a grant must run does `main` start a (current-thread) runtime for [`run`].
 
 use std::time::{Duration, SystemTime};
 
@@ -10,6 +11,38 @@ use crate::cli::TokenArgs;
 use crate::context::{Context, Target, token_request};
 use crate::failure::{CliResult, Failure};
 use crate::output::{Printed, destination, duration};
+
+/// The cached path, before any async runtime exists: the configuration, one store file, and
+/// the token printed, or `None` when a grant must run (or an error must be reported by the
+/// full path). No thread, no socket, no secret file.
+pub(crate) fn answer_now(context: &Context, args: &TokenArgs) -> Option<CliResult> {
+    if args.service.is_some() {
+        return None;
+    }
+    let destination = destination(args.json, args.write_discovery).ok()?;
+    let Ok(Some(Target::Oidc {
+        name,
+        profile,
+        client,
+    })) = context.store_target()
+    else {
+        return None;
+    };
+    let min_valid = Duration::from_secs(args.min_valid);
+    let request = token_request(&client, &args.scopes, args.audience.as_deref(), min_valid);
+    let token = client.manager().get_now(&request)?;
+    Some(
+        Printed {
+            token: token.access_token(),
+            expires_at: token.expires_at(),
+            scopes: token.scopes().iter().map(str::to_owned).collect(),
+            audience: token.audience(),
+            issuer: &profile.issuer,
+            profile: name,
+        }
+        .emit(destination),
+    )
+}
 
 pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
     if let Some(service) = args.service.clone() {

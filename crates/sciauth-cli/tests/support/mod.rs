@@ -36,7 +36,24 @@ impl Home {
     /// The command, with the isolated environment.
     pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sciauth"));
-        command.args(args).stdin(Stdio::null()).kill_on_drop(true);
+        command.args(args);
+        self.isolated(command)
+    }
+
+    /// The command run under `strace -f`, which writes the system calls named in `calls`
+    /// (`clone,clone3,socket`) to `trace`.
+    pub fn traced(&self, trace: &Path, calls: &str, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new("strace");
+        command
+            .args(["-f", "-qq", "-e", &format!("trace={calls}"), "-o"])
+            .arg(trace)
+            .arg(env!("CARGO_BIN_EXE_sciauth"))
+            .args(args);
+        self.isolated(command)
+    }
+
+    fn isolated(&self, mut command: tokio::process::Command) -> tokio::process::Command {
+        command.stdin(Stdio::null()).kill_on_drop(true);
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
             if name.starts_with("SCIAUTH_")

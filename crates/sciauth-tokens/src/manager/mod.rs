@@ -434,6 +434,27 @@ impl TokenManager {
         self.serve(request, Goal::Valid).await.map(|s| s.token)
     }
 
+    /// The stored access token for `request` if one covers it and is not yet due for a
+    /// refresh ahead of expiry, found without waiting on anything: from this manager's
+    /// snapshot, else read from the store on the calling thread (for stores that can:
+    /// [`TokenStore::get_now`]). No provider, no lock, no async runtime.
+    ///
+    /// `None` means [`get`](Self::get) must run: nothing stored covers the request, the token
+    /// is due for a refresh, the store cannot answer synchronously, or reading it failed
+    /// (then `get` reports the failure). A command line answers `$(sciauth token)` with this
+    /// before it starts a runtime.
+    pub fn get_now(&self, request: &TokenRequest) -> Option<Token> {
+        let config = self.config(request).ok()?;
+        let key = key_of(config, request);
+        let state = self.state(&key);
+        if state.snapshot.load().is_none() {
+            let stored = self.inner.store.get_now(&key)?.ok()?;
+            self.remember(&state, stored);
+        }
+        self.satisfied(&state, request, &Goal::NotDue)
+            .map(|served| served.token)
+    }
+
     /// A new access token for `request` even if a stored one covers it (for example after a
     /// server rejected it). Concurrent callers still share one refresh.
     pub async fn refresh(&self, request: &TokenRequest) -> Result<Token> {

@@ -270,6 +270,15 @@ impl TokenStore for FileStore {
         .await
     }
 
+    /// One small file, read on the calling thread: what the command line's cached path
+    /// wants (no thread, no runtime).
+    fn get_now(&self, key: &GrantKey) -> Option<Result<Option<StoredGrant>>> {
+        let path = self.path_for(key.account());
+        Some(read(&path).map(|grants| {
+            grants.and_then(|grants| grants.into_iter().find(|g| g.key() == key))
+        }))
+    }
+
     async fn put(&self, grant: &StoredGrant) -> Result<()> {
         let mut locked = self.lock(grant.key()).await?;
         locked.put(grant).await

@@ -75,6 +75,10 @@ impl TokenStore for MemoryStore {
         Ok(self.inner.get(key))
     }
 
+    fn get_now(&self, key: &GrantKey) -> Option<Result<Option<StoredGrant>>> {
+        Some(Ok(self.inner.get(key)))
+    }
+
     async fn put(&self, grant: &StoredGrant) -> Result<()> {
         self.inner.put(grant);
         Ok(())

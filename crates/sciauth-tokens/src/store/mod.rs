@@ -486,6 +486,15 @@ pub trait TokenStore: fmt::Debug + Send + Sync {
 
     /// Waits for the exclusive lock on `key` and returns it.
     async fn lock(&self, key: &GrantKey) -> Result<Box<dyn LockedGrant>>;
+
+    /// The grant stored under `key`, read without waiting on anything asynchronous, for
+    /// [`TokenManager::get_now`](crate::TokenManager::get_now) (a command answering from the
+    /// store before it starts an async runtime). `None` when this store cannot answer that
+    /// way (a database); by default, `None`. A local file read counts as not waiting.
+    fn get_now(&self, key: &GrantKey) -> Option<Result<Option<StoredGrant>>> {
+        let _ = key;
+        None
+    }
 }
 
 /// The exclusive lock on one key of a [`TokenStore`], with access to that key. Dropping it
@@ -529,6 +538,9 @@ impl<S: TokenStore + ?Sized> TokenStore for Arc<S> {
     }
     async fn list(&self) -> Result<Vec<StoredGrant>> {
         (**self).list().await
+    }
+    fn get_now(&self, key: &GrantKey) -> Option<Result<Option<StoredGrant>>> {
+        (**self).get_now(key)
     }
     async fn lock(&self, key: &GrantKey) -> Result<Box<dyn LockedGrant>> {
         (**self).lock(key).await

@@ -104,6 +104,17 @@ impl SqliteStore {
         })?
     }
 
+    /// Runs `work` on the calling thread if the connection is free (`None` if another task
+    /// holds it: the caller then takes the async path).
+    fn with_now<T>(&self, work: impl FnOnce(&Connection, &Path) -> Result<T>) -> Option<Result<T>> {
+        let connection = match self.connection.try_lock() {
+            Ok(connection) => connection,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        };
+        Some(work(&connection, &self.path))
+    }
+
     fn lock_path(&self, key: &GrantKey) -> PathBuf {
         // A digest names the lock: keys hold URLs and any account name.
         let mut hasher = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
@@ -223,6 +234,10 @@ impl TokenStore for SqliteStore {
         let key = key.clone();
         self.with(move |connection, path| get(connection, path, &key))
             .await
+    }
+
+    fn get_now(&self, key: &GrantKey) -> Option<Result<Option<StoredGrant>>> {
+        self.with_now(|connection, path| get(connection, path, key))
     }
 
     async fn put(&self, grant: &StoredGrant) -> Result<()> {
