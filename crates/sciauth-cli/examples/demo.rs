@@ -233,36 +233,50 @@ async fn run() -> Step {
     Ok(())
 }
 
-/// `--bench` (`cargo xtask bench-cli`): whole-process times of `sciauth token` with
-/// hyperfine, after the login: a refresh on every run (`--min-valid` beyond the token's
-/// life), then the cached path with the provider stopped, which proves it uses no network.
+/// `--bench` (`cargo xtask bench-cli`): whole-process times of `sciauth token` after the
+/// login, in one hyperfine invocation per round (3 rounds), beside `/bin/true`: the cached
+/// token, a scoped token answered from the store, and a refresh at the provider on every run
+/// (`--min-valid` beyond the token's life, counted at the provider). Medians and their ratio
+/// to `/bin/true` are printed per round.
 async fn bench(demo: &Demo, idp: Idp) -> Step {
     let sciauth = demo.sciauth.to_string_lossy().into_owned();
-    heading("Benchmark: `sciauth token --min-valid 3600`, a refresh at the provider on every run");
-    idp.reset_counts().await;
-    let refresh = demo
-        .hyperfine(
-            &["--runs", "40", "--warmup", "3"],
-            &format!("{sciauth} token --min-valid 3600"),
-        )
-        .await?;
-    let refreshes = count(&idp, "refresh_token").await;
-    expect(refreshes >= 43, "every run refreshed at the provider")?;
-    demo.ok(&["token", "--min-valid", "3600"]).await?;
+    let named = [
+        ("/bin/true", "/bin/true".to_owned()),
+        ("sciauth token (cached)", format!("{sciauth} token")),
+        (
+            "sciauth token --scope api:read (cached)",
+            format!("{sciauth} token --scope api:read"),
+        ),
+        (
+            "sciauth token --min-valid 3600 (refresh)",
+            format!("{sciauth} token --min-valid 3600"),
+        ),
+    ];
+    let runs = 300;
+    for round in 1..=3 {
+        heading(&format!(
+            "Benchmark round {round} of 3: {runs} runs of each, one hyperfine"
+        ));
+        idp.reset_counts().await;
+        let commands: Vec<&str> = named.iter().map(|(_, c)| c.as_str()).collect();
+        let medians = demo
+            .hyperfine(&["--runs", &runs.to_string(), "--warmup", "20"], &commands)
+            .await?;
+        let refreshes = count(&idp, "refresh_token").await;
+        expect(
+            refreshes >= runs + 20,
+            "every run of the refresh command refreshed at the provider",
+        )?;
+        let baseline = medians[0];
+        for ((name, _), median) in named.iter().zip(&medians) {
+            println!(
+                "  {name:<44} median {:>7.3} ms  ({:.2}x /bin/true)",
+                median * 1e3,
+                median / baseline
+            );
+        }
+    }
     idp.stop().await;
-
-    heading("Benchmark: `sciauth token`, a valid cached token (the provider is stopped)");
-    let cached = demo
-        .hyperfine(
-            &["--runs", "1000", "--warmup", "50"],
-            &format!("{sciauth} token"),
-        )
-        .await?;
-    println!(
-        "\nmedian whole-process time: cached {:.2} ms, refresh {:.1} ms",
-        cached * 1e3,
-        refresh * 1e3
-    );
     Ok(())
 }
 
@@ -400,12 +414,21 @@ impl Demo {
 
     /// Runs hyperfine (no shell, `-N`) on `command` in the demo's environment; returns the
     /// median in seconds.
-    async fn hyperfine(&self, options: &[&str], command: &str) -> Result<f64, String> {
+    /// Runs hyperfine on `commands` in one invocation; their medians, in seconds.
+    async fn hyperfine(&self, options: &[&str], commands: &[&str]) -> Result<Vec<f64>, String> {
         let json = self.home.join("hyperfine.json");
-        println!("$ hyperfine -N {} '{command}'", options.join(" "));
+        println!(
+            "$ hyperfine -N {} {}",
+            options.join(" "),
+            commands
+                .iter()
+                .map(|c| format!("'{c}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         let mut run = tokio::process::Command::new("hyperfine");
         run.args(["-N", "--style", "basic"]).args(options);
-        run.arg("--export-json").arg(&json).arg(command);
+        run.arg("--export-json").arg(&json).args(commands);
         // The environment `sciauth` gets in this demo, for another program.
         for (name, value) in self.command(&[]).as_std().get_envs() {
             match value {
@@ -423,9 +446,16 @@ impl Demo {
             &std::fs::read(&json).map_err(|e| format!("{}: {e}", json.display()))?,
         )
         .map_err(|e| e.to_string())?;
-        report["results"][0]["median"]
-            .as_f64()
-            .ok_or_else(|| "hyperfine reported no median".to_owned())
+        report["results"]
+            .as_array()
+            .map(|results| {
+                results
+                    .iter()
+                    .filter_map(|r| r["median"].as_f64())
+                    .collect()
+            })
+            .filter(|medians: &Vec<f64>| medians.len() == commands.len())
+            .ok_or_else(|| "hyperfine reported no medians".to_owned())
     }
 
     /// `sciauth login --device`, showing what it prints as it prints it, and approving the
