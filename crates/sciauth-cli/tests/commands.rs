@@ -208,6 +208,71 @@ async fn request_with_discovery_uses_the_wlcg_token() {
     );
 }
 
+/// A server that records the headers of every request and answers with `answer`.
+async fn recording_server(
+    answer: impl Fn() -> axum::response::Response + Clone + Send + Sync + 'static,
+) -> (
+    String,
+    Arc<Mutex<Vec<HeaderMap>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+    let app = Router::new().fallback(any(move |headers: HeaderMap| {
+        recorder.lock().unwrap().push(headers);
+        let answer = answer.clone();
+        async move { answer() }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen, task)
+}
+
+#[tokio::test]
+async fn request_does_not_carry_the_callers_authorization_across_a_redirect() {
+    use axum::response::IntoResponse as _;
+    let (landing, landed, _landing_server) = recording_server(|| "landed".into_response()).await;
+    let location = format!("{landing}/landing");
+    let (start, started, _start_server) = recording_server(move || {
+        (
+            axum::http::StatusCode::FOUND,
+            [(axum::http::header::LOCATION, location.clone())],
+        )
+            .into_response()
+    })
+    .await;
+
+    let target = format!("{start}/start");
+    let out = tokio::task::spawn_blocking(move || {
+        sciauth(&[
+            "request",
+            &target,
+            "-H",
+            "Authorization: Bearer caller-secret-token",
+            "-H",
+            "Cookie: session=cookie-secret",
+            "-H",
+            "X-Plain: kept",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"landed");
+
+    let first = started.lock().unwrap().last().unwrap().clone();
+    assert_eq!(first["authorization"], "Bearer caller-secret-token");
+    let second = landed.lock().unwrap().last().unwrap().clone();
+    assert_eq!(second["x-plain"], "kept");
+    assert!(second.get("authorization").is_none(), "{second:?}");
+    assert!(second.get("cookie").is_none(), "{second:?}");
+}
+
 #[test]
 fn completions_are_printed() {
     let out = sciauth(&["completions", "bash"]);
