@@ -196,6 +196,7 @@ impl AuthMethod {
                     )
                 })?;
                 let challenge = self.ssh_challenge(auth, target, account).await?;
+                check_ssh_challenge(&challenge, account, target.host)?;
                 let signature = signer.sign_ssh(challenge.as_bytes()).await.map_err(|e| {
                     Error::new(
                         ErrorKind::Credential,
@@ -258,6 +259,42 @@ impl AuthMethod {
             )
         })
     }
+}
+
+/// The longest challenge Rucio makes: `challenge-` (10), a random number up to
+/// `sys.maxsize` (19 digits), the account (at most 29 characters with a multi-VO schema), the
+/// expiry in Unix seconds (at most 20 digits), three dashes.
+const MAX_RUCIO_CHALLENGE_LEN: usize = 10 + 19 + 29 + 20 + 3;
+
+/// Checks that the auth host's SSH challenge is one Rucio makes for `account` before it is
+/// signed: `challenge-<digits>-<account>-<digits>`, ASCII, at most
+/// [`MAX_RUCIO_CHALLENGE_LEN`] bytes (Rucio's `core/authentication.py`,
+/// `get_ssh_challenge_token`: `f'challenge-{crypto_rand}-{account}-{expiration_unix}'`).
+///
+/// The key that signs the challenge also signs JWTs (UNICORE, UFTP); signing whatever a host
+/// sends would let a malicious one get a JWT in the user's name signed. The signer itself
+/// refuses anything that could be a JWS signing input; this check refuses everything that is
+/// not a Rucio challenge, for a clear error before the key is touched.
+fn check_ssh_challenge(challenge: &str, account: &str, host: &str) -> Result<()> {
+    let digits = |s: &str| (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let well_formed = challenge.len() <= MAX_RUCIO_CHALLENGE_LEN
+        && challenge
+            .strip_prefix("challenge-")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(random, rest)| Some((random, rest.strip_prefix(account)?)))
+            .and_then(|(random, rest)| Some((random, rest.strip_prefix('-')?)))
+            .is_some_and(|(random, expiry)| digits(random) && digits(expiry));
+    if well_formed {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::BadChallenge,
+        format!(
+            "the Rucio auth host {host} sent an SSH challenge that is not of Rucio's form \
+             (challenge-<number>-{account}-<number>); nothing was signed. A Rucio server does \
+             not send this: check that auth_host points at your Rucio server"
+        ),
+    ))
 }
 
 impl fmt::Debug for AuthMethod {
@@ -560,6 +597,41 @@ mod tests {
         );
         assert_eq!(jwt_expiry("root-rucio-test-unknown-abc"), None);
         assert_eq!(jwt_expiry("a.!!!.b"), None);
+    }
+
+    #[test]
+    fn only_rucio_challenges_for_the_account_pass() {
+        let host = "https://rucio-auth.example";
+        // What Rucio's get_ssh_challenge_token makes: a random number up to sys.maxsize, the
+        // account ([a-z0-9-_]+), the expiry in Unix seconds.
+        for (challenge, account) in [
+            ("challenge-3961782624705561423-root-1795393905", "root"),
+            ("challenge-0-ddm-admin_1-1795393905", "ddm-admin_1"),
+            ("challenge-9223372036854775807-a-99999999999", "a"),
+        ] {
+            check_ssh_challenge(challenge, account, host).unwrap();
+        }
+        for (challenge, account) in [
+            (
+                "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyb290In0",
+                "root",
+            ),
+            ("challenge-1-alice-2", "root"),
+            ("challenge-1-root-2.eyJ", "root"),
+            ("challenge-1-root-2 ", "root"),
+            ("challenge-1-root-", "root"),
+            ("challenge--root-2", "root"),
+            ("challenge-x1-root-2", "root"),
+            ("challenge-1-root-2\n", "root"),
+            ("challenge-1-root-\u{661}", "root"),
+            ("challenge-123456789012345678901-root-2", "root"),
+            ("CHALLENGE-1-root-2", "root"),
+            ("", "root"),
+        ] {
+            let error = check_ssh_challenge(challenge, account, host).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::BadChallenge, "{challenge:?}");
+            assert!(error.to_string().contains("nothing was signed"), "{error}");
+        }
     }
 
     #[test]
