@@ -206,6 +206,43 @@ async fn request_with_discovery_uses_the_wlcg_token() {
         seen.lock().unwrap().last().unwrap()["authorization"],
         "Bearer discovered-token-value"
     );
+
+    // A token file others may write is not used, and the user is told why.
+    use std::os::unix::fs::PermissionsExt as _;
+    let unsafe_file = dir.path().join("bt-shared");
+    std::fs::write(&unsafe_file, "discovered-token-value\n").unwrap();
+    std::fs::set_permissions(&unsafe_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    seen.lock().unwrap().clear();
+    let target = format!("{url}/data");
+    let empty_tmp = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sciauth"))
+            .args(["request", &target, "--discovery"])
+            .env_remove("BEARER_TOKEN")
+            .env_remove("SCIAUTH_CONFIG")
+            .env_remove("SCIAUTH_PROFILE")
+            .env_remove("RUST_LOG")
+            .env("XDG_CONFIG_HOME", "/nonexistent/sciauth-test-config")
+            .env("XDG_RUNTIME_DIR", empty_tmp.path())
+            .env("BEARER_TOKEN_FILE", &unsafe_file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("writable by group or others (mode 0666)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("discovered-token-value"), "{stderr}");
+    // (Were there a /tmp/bt_u<uid> on this machine, it may have been sent; this one not.)
+    let sent_it = seen.lock().unwrap().iter().any(|headers| {
+        headers.get("authorization").and_then(|v| v.to_str().ok())
+            == Some("Bearer discovered-token-value")
+    });
+    assert!(!sent_it);
 }
 
 /// A server that records the headers of every request and answers with `answer`.
