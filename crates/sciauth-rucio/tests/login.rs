@@ -390,6 +390,13 @@ async fn rucio_cfg_is_honoured_and_the_environment_overrides_it() {
         ),
     )
     .unwrap();
+    // The Python client's token directory is shared, as /tmp is.
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("tokens"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
     let env = Environment::empty().var("RUCIO_CONFIG", &cfg);
 
     let from_file = RucioClient::builder()
@@ -398,9 +405,22 @@ async fn rucio_cfg_is_honoured_and_the_environment_overrides_it() {
         .build()
         .unwrap();
     assert_eq!(from_file.whoami().await.unwrap().account, "alice");
-    // The cache sits next to where the Python client keeps its token.
+    // The cache sits in a directory of its own next to where the Python client keeps its
+    // token, which stays as shared as it was.
     let cache_file = from_file.session().cache_file().unwrap();
-    assert_eq!(cache_file.parent().unwrap(), dir.path().join("tokens"));
+    assert!(cache_file.exists());
+    assert_eq!(
+        cache_file.parent().unwrap(),
+        dir.path()
+            .join("tokens")
+            .join(format!("sciauth-{}/rucio", env.user_id()))
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("tokens"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o1777);
 
     let env = env.var("RUCIO_ACCOUNT", "root");
     let from_env = RucioClient::builder()
