@@ -106,8 +106,11 @@ impl Authenticator {
         }
         let issuer = config.callers.as_ref().map(|callers| {
             let issuer = callers.issuer.clone();
+            let plain_jwt = callers.plain_jwt_access_tokens;
             LazyIssuer::new(move || {
-                Ok(Issuer::builder(issuer.clone()).transport(caller_transport()?))
+                Ok(Issuer::builder(issuer.clone())
+                    .transport(caller_transport()?)
+                    .plain_jwt_access_tokens(plain_jwt))
             })
         });
         Self {

@@ -40,6 +40,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     jwks: JwksCache,
     limits: Limits,
+    plain_jwt_access_tokens: bool,
 }
 
 impl Issuer {
@@ -74,6 +75,11 @@ impl Issuer {
 
     pub(crate) fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Whether access tokens typed `JWT` (or untyped) pass validation, besides `at+jwt`.
+    pub(crate) fn accepts_plain_jwt_access_tokens(&self) -> bool {
+        self.inner.plain_jwt_access_tokens
     }
 
     pub(crate) async fn signing_key(
@@ -115,6 +121,7 @@ pub struct IssuerBuilder {
     jwks_max_age: Duration,
     max_response_size: usize,
     limits: Limits,
+    plain_jwt_access_tokens: bool,
 }
 
 impl IssuerBuilder {
@@ -128,6 +135,7 @@ impl IssuerBuilder {
             jwks_max_age: Duration::from_secs(3600),
             max_response_size: http::DEFAULT_MAX_RESPONSE_SIZE,
             limits: Limits::default(),
+            plain_jwt_access_tokens: false,
         }
     }
 
@@ -190,6 +198,17 @@ impl IssuerBuilder {
         self
     }
 
+    /// Whether [`Issuer::validate_access_token`] also accepts JWT access tokens whose header
+    /// says `typ: JWT` or has no `typ`, as some providers send them (INDIGO IAM, Keycloak).
+    /// By default `false`: only `at+jwt` (RFC 9068), so that an ID token, typed `JWT`, cannot
+    /// pass as an access token. With `true`, the resource server's audience must not be the
+    /// client id of any client of this provider, since that client's ID tokens would carry
+    /// it as their `aud`.
+    pub fn plain_jwt_access_tokens(mut self, yes: bool) -> Self {
+        self.plain_jwt_access_tokens = yes;
+        self
+    }
+
     /// Discovers the provider (unless metadata was given) and checks its issuer.
     pub async fn build(self) -> Result<Issuer> {
         let issuer_url = parse_issuer(&self.issuer)?;
@@ -221,6 +240,7 @@ impl IssuerBuilder {
                 clock: self.clock,
                 jwks,
                 limits: self.limits,
+                plain_jwt_access_tokens: self.plain_jwt_access_tokens,
             }),
         })
     }
@@ -235,6 +255,7 @@ impl fmt::Debug for IssuerBuilder {
             .field("jwks_max_age", &self.jwks_max_age)
             .field("max_response_size", &self.max_response_size)
             .field("max_token_size", &self.limits.max_token_size)
+            .field("plain_jwt_access_tokens", &self.plain_jwt_access_tokens)
             .finish_non_exhaustive()
     }
 }
