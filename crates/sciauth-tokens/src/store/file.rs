@@ -274,9 +274,11 @@ impl TokenStore for FileStore {
     /// wants (no thread, no runtime).
     fn get_now(&self, key: &GrantKey) -> Option<Result<Option<StoredGrant>>> {
         let path = self.path_for(key.account());
-        Some(read(&path).map(|grants| {
-            grants.and_then(|grants| grants.into_iter().find(|g| g.key() == key))
-        }))
+        Some(
+            read(&path).map(|grants| {
+                grants.and_then(|grants| grants.into_iter().find(|g| g.key() == key))
+            }),
+        )
     }
 
     async fn put(&self, grant: &StoredGrant) -> Result<()> {
