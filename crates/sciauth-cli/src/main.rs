@@ -23,7 +23,7 @@ use failure::CliResult;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, matches!(cli.command, Command::Serve));
     if let Command::Serve = cli.command {
         // A service wants worker threads: its own runtime.
         return commands::serve::main(cli.selection.config);
@@ -88,14 +88,20 @@ async fn run(cli: Cli, loaded: Option<Context>) -> CliResult {
     }
 }
 
-/// `-v` shows sciauth's own debug events, `-vv` everything at trace level; both on stderr.
-/// `RUST_LOG` overrides. Secrets never reach the logs: every layer keeps them out.
-fn init_tracing(verbose: u8) {
+/// Without `-v`, sciauth's own warnings (a token file skipped as unsafe, TLS verification
+/// turned off; `serve` sets up its own logging at info instead); `-v` shows sciauth's own
+/// debug events, `-vv` everything at trace level; all on stderr. `RUST_LOG` overrides.
+/// Secrets never reach the logs: every layer keeps them out.
+fn init_tracing(verbose: u8, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = match verbose {
         0 => match EnvFilter::try_from_default_env() {
             Ok(filter) => filter,
-            Err(_) => return,
+            Err(_) if serving => return,
+            Err(_) => EnvFilter::new(
+                "off,sciauth=warn,sciauth_credentials=warn,sciauth_transport=warn,\
+                 sciauth_tokens=warn,sciauth_rucio=warn,sciauth_cli=warn",
+            ),
         },
         1 => EnvFilter::new(
             "info,sciauth=debug,sciauth_credentials=debug,sciauth_transport=debug,\

@@ -206,6 +206,108 @@ async fn request_with_discovery_uses_the_wlcg_token() {
         seen.lock().unwrap().last().unwrap()["authorization"],
         "Bearer discovered-token-value"
     );
+
+    // A token file others may write is not used, and the user is told why.
+    use std::os::unix::fs::PermissionsExt as _;
+    let unsafe_file = dir.path().join("bt-shared");
+    std::fs::write(&unsafe_file, "discovered-token-value\n").unwrap();
+    std::fs::set_permissions(&unsafe_file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    seen.lock().unwrap().clear();
+    let target = format!("{url}/data");
+    let empty_tmp = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sciauth"))
+            .args(["request", &target, "--discovery"])
+            .env_remove("BEARER_TOKEN")
+            .env_remove("SCIAUTH_CONFIG")
+            .env_remove("SCIAUTH_PROFILE")
+            .env_remove("RUST_LOG")
+            .env("XDG_CONFIG_HOME", "/nonexistent/sciauth-test-config")
+            .env("XDG_RUNTIME_DIR", empty_tmp.path())
+            .env("BEARER_TOKEN_FILE", &unsafe_file)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("writable by group or others (mode 0666)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("discovered-token-value"), "{stderr}");
+    // (Were there a /tmp/bt_u<uid> on this machine, it may have been sent; this one not.)
+    let sent_it = seen.lock().unwrap().iter().any(|headers| {
+        headers.get("authorization").and_then(|v| v.to_str().ok())
+            == Some("Bearer discovered-token-value")
+    });
+    assert!(!sent_it);
+}
+
+/// A server that records the headers of every request and answers with `answer`.
+async fn recording_server(
+    answer: impl Fn() -> axum::response::Response + Clone + Send + Sync + 'static,
+) -> (
+    String,
+    Arc<Mutex<Vec<HeaderMap>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+    let app = Router::new().fallback(any(move |headers: HeaderMap| {
+        recorder.lock().unwrap().push(headers);
+        let answer = answer.clone();
+        async move { answer() }
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, seen, task)
+}
+
+#[tokio::test]
+async fn request_does_not_carry_the_callers_authorization_across_a_redirect() {
+    use axum::response::IntoResponse as _;
+    let (landing, landed, _landing_server) = recording_server(|| "landed".into_response()).await;
+    let location = format!("{landing}/landing");
+    let (start, started, _start_server) = recording_server(move || {
+        (
+            axum::http::StatusCode::FOUND,
+            [(axum::http::header::LOCATION, location.clone())],
+        )
+            .into_response()
+    })
+    .await;
+
+    let target = format!("{start}/start");
+    let out = tokio::task::spawn_blocking(move || {
+        sciauth(&[
+            "request",
+            &target,
+            "-H",
+            "Authorization: Bearer caller-secret-token",
+            "-H",
+            "Cookie: session=cookie-secret",
+            "-H",
+            "X-Plain: kept",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"landed");
+
+    let first = started.lock().unwrap().last().unwrap().clone();
+    assert_eq!(first["authorization"], "Bearer caller-secret-token");
+    let second = landed.lock().unwrap().last().unwrap().clone();
+    assert_eq!(second["x-plain"], "kept");
+    assert!(second.get("authorization").is_none(), "{second:?}");
+    assert!(second.get("cookie").is_none(), "{second:?}");
 }
 
 #[test]

@@ -10,7 +10,9 @@ use ssh_key::public::KeyData;
 use ssh_key::{Algorithm as SshAlgorithm, EcdsaCurve, HashAlg, PublicKey};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::{JwsAlgorithm, ecdsa_ssh_to_raw, ssh_encode};
+use crate::key::{
+    JwsAlgorithm, check_jws_signing_input, check_ssh_challenge, ecdsa_ssh_to_raw, ssh_encode,
+};
 
 /// Which of the agent's keys to use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,9 +189,11 @@ impl AgentKey {
         &self.comment
     }
 
-    /// Signs `message` for a JWS: the agent signs, and its SSH signature is turned into the
-    /// JWS form (RSA as `rsa-sha2-256`, ECDSA as raw `r || s`).
-    pub async fn sign_jws(&self, message: &[u8]) -> Result<Vec<u8>> {
+    /// Signs a JWS signing input that this crate built: the agent signs, and its SSH
+    /// signature is turned into the JWS form (RSA as `rsa-sha2-256`, ECDSA as raw `r || s`).
+    /// Not public, as [`PrivateKey::sign_jws`](crate::PrivateKey) is not.
+    pub(crate) async fn sign_jws(&self, message: &[u8]) -> Result<Vec<u8>> {
+        check_jws_signing_input(message)?;
         let signature = self.sign(message).await?;
         let data = signature.as_bytes();
         match (self.algorithm, signature.algorithm()) {
@@ -214,10 +218,14 @@ impl AgentKey {
         }
     }
 
-    /// Signs `message` as an SSH signature in wire format (`string algorithm || string
-    /// signature`); RSA keys sign `rsa-sha2-256`.
-    pub async fn sign_ssh(&self, message: &[u8]) -> Result<Vec<u8>> {
-        ssh_encode(&self.sign(message).await?)
+    /// Signs a server's challenge as an SSH signature in wire format (`string algorithm ||
+    /// string signature`); RSA keys sign `rsa-sha2-256`. Only challenges that cannot be a
+    /// JWS signing input or an SSH login blob reach the agent (see
+    /// [`PrivateKey::sign_ssh`](crate::PrivateKey::sign_ssh)); others fail with
+    /// [`ErrorKind::RefusedToSign`].
+    pub async fn sign_ssh(&self, challenge: &[u8]) -> Result<Vec<u8>> {
+        check_ssh_challenge(challenge)?;
+        ssh_encode(&self.sign(challenge).await?)
     }
 
     async fn sign(&self, message: &[u8]) -> Result<ssh_key::Signature> {

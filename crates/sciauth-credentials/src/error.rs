@@ -36,6 +36,10 @@ pub enum ErrorKind {
     Agent,
     /// Signing failed in the crypto backend.
     Signing,
+    /// A message was refused for signing because it is not of the kind that signer signs:
+    /// an SSH challenge that could be a JWT signing input (it holds a `.`), has bytes other
+    /// than printable ASCII, or is too long. Nothing was signed.
+    RefusedToSign,
     /// A value cannot go into an HTTP header (control characters, newlines, ...).
     InvalidHeaderValue,
     /// A value cannot be used as given (e.g. a username containing `:`).

@@ -48,19 +48,24 @@ impl SshSigner {
         }
     }
 
-    /// Signs `message` for a JWS (raw signature bytes, ES* as `r || s`).
-    pub async fn sign_jws(&self, message: &[u8]) -> Result<Vec<u8>> {
+    /// Signs a JWS signing input this crate built (raw signature bytes, ES* as `r || s`).
+    pub(crate) async fn sign_jws(&self, message: &[u8]) -> Result<Vec<u8>> {
         match self {
             Self::Key(key) => key.sign_jws(message),
             Self::Agent(key) => key.sign_jws(message).await,
         }
     }
 
-    /// Signs `message` as an SSH wire-format signature (RSA: `rsa-sha2-256`).
-    pub async fn sign_ssh(&self, message: &[u8]) -> Result<Vec<u8>> {
+    /// Signs a server's challenge as an SSH wire-format signature (RSA: `rsa-sha2-256`).
+    /// A challenge that could be a JWS signing input (it holds a `.`) or anything but 1 to
+    /// 256 bytes of printable ASCII fails with
+    /// [`ErrorKind::RefusedToSign`](crate::ErrorKind::RefusedToSign), and nothing is signed:
+    /// the same key signs JWTs, and a server must not get one signed by sending it as its
+    /// challenge. The JWT credentials are the only way to have a JWS signed.
+    pub async fn sign_ssh(&self, challenge: &[u8]) -> Result<Vec<u8>> {
         match self {
-            Self::Key(key) => key.sign_ssh(message),
-            Self::Agent(key) => key.sign_ssh(message).await,
+            Self::Key(key) => key.sign_ssh(challenge),
+            Self::Agent(key) => key.sign_ssh(challenge).await,
         }
     }
 }

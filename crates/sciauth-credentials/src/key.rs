@@ -209,8 +209,17 @@ impl PrivateKey {
         self.origin.as_deref()
     }
 
-    /// Signs `message` for a JWS: EdDSA, RS256 (PKCS#1 v1.5), or ES* as raw `r || s`.
-    pub fn sign_jws(&self, message: &[u8]) -> Result<Vec<u8>> {
+    /// Signs a JWS signing input (`base64url(header).base64url(claims)`) that this crate
+    /// built: EdDSA, RS256 (PKCS#1 v1.5), or ES* as raw `r || s`. Not public: the JWT
+    /// credentials are the only way to get a JWS signature, so no caller can have the key
+    /// sign a token it made up.
+    pub(crate) fn sign_jws(&self, message: &[u8]) -> Result<Vec<u8>> {
+        check_jws_signing_input(message)?;
+        self.sign_raw(message)
+    }
+
+    /// The raw signature of `message`, in the JWS form (ES* as `r || s`).
+    fn sign_raw(&self, message: &[u8]) -> Result<Vec<u8>> {
         let rng = SystemRandom::new();
         match &self.signing {
             SigningKey::Ed25519(pair) => Ok(pair.sign(message).as_ref().to_vec()),
@@ -227,11 +236,18 @@ impl PrivateKey {
         }
     }
 
-    /// Signs `message` as an SSH signature in wire format (`string algorithm || string
-    /// signature`, RFC 4253 / RFC 8332). RSA keys sign `rsa-sha2-256`, the algorithm Rucio's
-    /// SSH login checks.
-    pub fn sign_ssh(&self, message: &[u8]) -> Result<Vec<u8>> {
-        let raw = self.sign_jws(message)?;
+    /// Signs a server's challenge as an SSH signature in wire format (`string algorithm ||
+    /// string signature`, RFC 4253 / RFC 8332). RSA keys sign `rsa-sha2-256`, the algorithm
+    /// Rucio's SSH login checks.
+    ///
+    /// The signature inside is the same as a JWS signature over the same bytes, so a
+    /// challenge that is a JWS signing input would turn the server that sent it into the
+    /// issuer of a JWT in the user's name. Only what cannot be one is signed: printable
+    /// ASCII without `.` (every JWS signing input has one) and without spaces, at most 256
+    /// bytes; anything else fails with [`ErrorKind::RefusedToSign`] and signs nothing.
+    pub fn sign_ssh(&self, challenge: &[u8]) -> Result<Vec<u8>> {
+        check_ssh_challenge(challenge)?;
+        let raw = self.sign_raw(challenge)?;
         let signature = match &self.signing {
             SigningKey::Ed25519(_) => ssh_key::Signature::new(SshAlgorithm::Ed25519, raw),
             SigningKey::Rsa(_) => ssh_key::Signature::new(
@@ -536,6 +552,61 @@ fn ecdsa_signing_algorithm(alg: JwsAlgorithm) -> &'static EcdsaSigningAlgorithm 
         JwsAlgorithm::Es384 => &ECDSA_P384_SHA384_FIXED_SIGNING,
         JwsAlgorithm::Es512 => &ECDSA_P521_SHA512_FIXED_SIGNING,
         _ => &ECDSA_P256_SHA256_FIXED_SIGNING,
+    }
+}
+
+/// The longest challenge [`PrivateKey::sign_ssh`] signs. Rucio's are under 80 bytes.
+pub(crate) const MAX_SSH_CHALLENGE_LEN: usize = 256;
+
+/// Whether `challenge` may be signed as an SSH challenge: 1 to [`MAX_SSH_CHALLENGE_LEN`]
+/// bytes of printable ASCII other than space and `.`. A JWS signing input always holds a
+/// `.`, and an SSH user-authentication blob (RFC 4252 section 7) starts with binary
+/// lengths, so neither passes.
+pub(crate) fn check_ssh_challenge(challenge: &[u8]) -> Result<()> {
+    let problem = if challenge.is_empty() {
+        "it is empty"
+    } else if challenge.len() > MAX_SSH_CHALLENGE_LEN {
+        "it is longer than 256 bytes"
+    } else if challenge.contains(&b'.') {
+        "it contains '.', as the signing input of a JWT does"
+    } else if !challenge.iter().all(u8::is_ascii_graphic) {
+        "it contains bytes other than printable ASCII"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorKind::RefusedToSign,
+        format!(
+            "refused to sign the SSH challenge: {problem}; a challenge signed with this key \
+             could otherwise be used as a signature for something else (a JWT in your name). \
+             Nothing was signed; the server that sent it may be malicious"
+        ),
+    ))
+}
+
+/// Whether `message` is a JWS signing input: two non-empty base64url parts joined by one
+/// `.`. The JWT credentials build their own, so this only guards against a mistake that
+/// would let other bytes be signed as a JWS.
+pub(crate) fn check_jws_signing_input(message: &[u8]) -> Result<()> {
+    let base64url = |part: &[u8]| {
+        !part.is_empty()
+            && part
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    };
+    let mut parts = message.split(|b| *b == b'.');
+    let well_formed = matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(header), Some(claims), None) if base64url(header) && base64url(claims)
+    );
+    if well_formed {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::RefusedToSign,
+            "refused to sign as a JWS: the message is not a JWS signing input \
+             (base64url(header).base64url(claims))",
+        ))
     }
 }
 

@@ -352,3 +352,54 @@ fn a_renewal_error_keeps_its_cause_for_downcasting() {
         "login refused"
     );
 }
+
+#[tokio::test]
+async fn the_ssh_challenge_signer_refuses_a_jwt_signing_input() {
+    let (key, public) = ed25519_key();
+    let signer = SshSigner::from(key);
+    // What a malicious Rucio host would send as its "challenge": the signing input of a
+    // UNICORE JWT in the user's name.
+    let jwt = SshKeyJwt::new("demouser", ed25519_key().0);
+    let token = jwt.token().await.unwrap();
+    let (_, _, _, signing_input) = parts(token.expose_secret());
+
+    for challenge in [
+        signing_input.as_bytes(),
+        b"eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0",
+        b"challenge-1-root-2\n",
+        b"challenge-1-root 2",
+        b"",
+        &[b'a'; 257][..],
+        b"\0\0\0\x20session-id",
+    ] {
+        let error = signer.sign_ssh(challenge).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::RefusedToSign, "{challenge:?}");
+        assert!(error.to_string().contains("Nothing was signed"), "{error}");
+    }
+
+    // A challenge of Rucio's form is signed, as an SSH signature over exactly its bytes.
+    let challenge = b"challenge-3961782624705561423-root-1795393905";
+    let wire = signer.sign_ssh(challenge).await.unwrap();
+    let raw = &wire[4 + 11 + 4..];
+    assert_eq!(&wire[4..4 + 11], b"ssh-ed25519");
+    UnparsedPublicKey::new(&ED25519, &public)
+        .verify(challenge, raw)
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_jws_signer_refuses_anything_but_a_jws_signing_input() {
+    let (key, _) = ed25519_key();
+    let signer = SshSigner::from(key);
+    for message in [
+        &b"challenge-3961782624705561423-root-1795393905"[..],
+        b"a.b.c",
+        b".b",
+        b"a.",
+        b"a b.c",
+    ] {
+        let error = signer.sign_jws(message).await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::RefusedToSign, "{message:?}");
+    }
+    assert!(signer.sign_jws(b"eyJh.eyJz").await.is_ok());
+}

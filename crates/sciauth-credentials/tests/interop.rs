@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sciauth_credentials::{
-    Credential, JwsAlgorithm, KeySelector, PrivateKey, ServiceJwt, SshAgent, SshAgentJwt, SshKeyJwt,
+    Credential, ErrorKind, JwsAlgorithm, KeySelector, PrivateKey, ServiceJwt, SshAgent,
+    SshAgentJwt, SshKeyJwt,
 };
 use secrecy::{ExposeSecret, SecretString};
 use support::{Agent, Expect, keygen, pub_path, verify_with_pyjwt};
@@ -328,6 +329,19 @@ async fn agent_and_file_sign_the_same_ssh_signature_for_rucio() {
         if name == "rsa" {
             assert_eq!(&from_file[..16], b"\0\0\0\x0crsa-sha2-256");
         }
+
+        // The signing input of a JWT in the user's name is no challenge: neither the file
+        // nor the agent signs it.
+        let jwt = SshKeyJwt::from_file("demouser", &path, None).unwrap();
+        let token = jwt.token().await.unwrap();
+        let signing_input = token.expose_secret().rsplit_once('.').unwrap().0.to_owned();
+        let refused = file_key.sign_ssh(signing_input.as_bytes()).unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::RefusedToSign, "{name}");
+        let refused = agent_key
+            .sign_ssh(signing_input.as_bytes())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.kind(), ErrorKind::RefusedToSign, "{name}");
     }
 }
 

@@ -202,6 +202,15 @@ pub(crate) fn default_dir(env: &Environment) -> PathBuf {
         .join("rucio")
 }
 
+/// Where the cache lives when `rucio.cfg` says where the Python client keeps its token
+/// (`auth_token_file_path`): a subdirectory of the user's own beside that file,
+/// `sciauth-<uid>/rucio`. Never the token file's directory itself: that is often `/tmp`,
+/// which must not be made private (as root, it would be). `None` for a bare file name.
+pub(crate) fn dir_beside(token_file: &Path, env: &Environment) -> Option<PathBuf> {
+    let dir = token_file.parent().filter(|d| !d.as_os_str().is_empty())?;
+    Some(dir.join(format!("sciauth-{}", env.user_id())).join("rucio"))
+}
+
 /// Keeps letters, digits, `-`, `_` and `.`; anything else becomes `_`.
 fn file_safe(text: &str) -> String {
     text.chars()
@@ -333,6 +342,35 @@ mod tests {
         assert_eq!(default_dir(&env), Path::new("/home/u/.cache/sciauth/rucio"));
         let env = Environment::empty().uid(7).tmp("/t");
         assert_eq!(default_dir(&env), Path::new("/t/sciauth-7/rucio"));
+    }
+
+    #[tokio::test]
+    async fn auth_token_file_path_in_tmp_keeps_tmp_shared() {
+        // rucio.cfg's `auth_token_file_path = /tmp/rucio_token`, with a sticky 1777
+        // directory standing in for /tmp (the test may run as root, which owns /tmp).
+        let root = tempfile::tempdir().unwrap();
+        let tmp = root.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let env = Environment::empty().uid(1234);
+        let dir = dir_beside(&tmp.join("rucio_token"), &env).unwrap();
+        assert_eq!(dir, tmp.join("sciauth-1234/rucio"));
+
+        let cache = TokenCache::new(dir.clone(), key());
+        let lock = cache.lock().await.unwrap();
+        cache.write(&token("root-alice-unknown-123"));
+        assert!(cache.read().is_some());
+        drop(lock);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&tmp), 0o1777, "the shared directory was changed");
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(cache.file()), 0o600);
+
+        // The shared directory itself is never taken over: the cache is skipped instead.
+        let in_tmp = TokenCache::new(tmp.clone(), key());
+        assert!(in_tmp.lock().await.is_none());
+        assert_eq!(mode(&tmp), 0o1777, "the shared directory was changed");
+        assert_eq!(dir_beside(Path::new("rucio_token"), &env), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{CacheKey, TokenCache, default_dir};
+use crate::cache::{CacheKey, TokenCache, default_dir, dir_beside};
 use crate::config::{Environment, RucioConfig};
 use crate::error::{Error, ErrorKind, Result};
 use crate::login::{ACCOUNT, AuthMethod, ClientIdentity, VO};
@@ -356,7 +356,9 @@ impl RucioClientBuilder {
 
     /// Keeps the token cache in this directory (created 0700).
     ///
-    /// By default, the directory of the config's `auth_token_file_path` if set, else
+    /// By default, a private subdirectory `sciauth-<uid>/rucio` of the directory of the
+    /// config's `auth_token_file_path` if set (never that directory itself, which may be
+    /// `/tmp`), else
     /// `$XDG_RUNTIME_DIR/sciauth/rucio`, `$XDG_CACHE_HOME/sciauth/rucio`,
     /// `~/.cache/sciauth/rucio`, or `/tmp/sciauth-<uid>/rucio`.
     pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -454,13 +456,11 @@ impl RucioClientBuilder {
             (setting, Some(identity)) => {
                 let dir = match setting {
                     CacheSetting::Dir(dir) => dir,
-                    _ => match config
-                        .auth_token_file_path
-                        .as_deref()
-                        .and_then(|p| p.parent())
-                    {
-                        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-                        _ => default_dir(&env),
+                    _ => match config.auth_token_file_path.as_deref() {
+                        Some(token_file) => {
+                            dir_beside(token_file, &env).unwrap_or_else(|| default_dir(&env))
+                        }
+                        None => default_dir(&env),
                     },
                 };
                 Some(TokenCache::new(

@@ -39,6 +39,10 @@ pub enum ErrorKind {
     Transport,
     /// The answer was not what Rucio sends (no token header, JSON of another shape).
     Decode,
+    /// The auth host sent an SSH challenge that is not of Rucio's form
+    /// (`challenge-<digits>-<account>-<digits>`), so it was not signed: the key also signs
+    /// JWTs, and a host must not get one signed by sending it as a challenge.
+    BadChallenge,
 }
 
 /// An exception as the Rucio server reports it: the `ExceptionClass` and `ExceptionMessage`

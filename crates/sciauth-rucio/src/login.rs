@@ -151,8 +151,9 @@ impl AuthMethod {
     }
 
     /// What names this identity in the token cache (never a secret): the username, the SSH
-    /// key's fingerprint, the certificate's path. `None` for OIDC, whose token lives in its
-    /// own store and is never cached here.
+    /// key's fingerprint, the certificate's subject and issuer DN. `None` for OIDC, whose
+    /// token lives in its own store and is never cached here, and for a certificate file
+    /// that cannot be read (the login will say why).
     pub(crate) fn cache_identity(&self) -> Option<String> {
         match &self.kind {
             Method::UserPass { username, .. } => Some(username.clone()),
@@ -162,12 +163,8 @@ impl AuthMethod {
             Method::Ssh(SshSigner::Agent(key)) => {
                 Some(key.public_key().fingerprint(HashAlg::Sha256).to_string())
             }
-            Method::X509 { cert, key } => Some(format!(
-                "{}|{}",
-                absolute(cert).display(),
-                absolute(key).display()
-            )),
-            Method::X509Proxy(proxy) => Some(absolute(proxy).display().to_string()),
+            Method::X509 { cert, .. } => certificate_identity(cert),
+            Method::X509Proxy(proxy) => certificate_identity(proxy),
             Method::Oidc(_) => None,
         }
     }
@@ -196,6 +193,7 @@ impl AuthMethod {
                     )
                 })?;
                 let challenge = self.ssh_challenge(auth, target, account).await?;
+                check_ssh_challenge(&challenge, account, target.host)?;
                 let signature = signer.sign_ssh(challenge.as_bytes()).await.map_err(|e| {
                     Error::new(
                         ErrorKind::Credential,
@@ -260,6 +258,42 @@ impl AuthMethod {
     }
 }
 
+/// The longest challenge Rucio makes: `challenge-` (10), a random number up to
+/// `sys.maxsize` (19 digits), the account (at most 29 characters with a multi-VO schema), the
+/// expiry in Unix seconds (at most 20 digits), three dashes.
+const MAX_RUCIO_CHALLENGE_LEN: usize = 10 + 19 + 29 + 20 + 3;
+
+/// Checks that the auth host's SSH challenge is one Rucio makes for `account` before it is
+/// signed: `challenge-<digits>-<account>-<digits>`, ASCII, at most
+/// [`MAX_RUCIO_CHALLENGE_LEN`] bytes (Rucio's `core/authentication.py`,
+/// `get_ssh_challenge_token`: `f'challenge-{crypto_rand}-{account}-{expiration_unix}'`).
+///
+/// The key that signs the challenge also signs JWTs (UNICORE, UFTP); signing whatever a host
+/// sends would let a malicious one get a JWT in the user's name signed. The signer itself
+/// refuses anything that could be a JWS signing input; this check refuses everything that is
+/// not a Rucio challenge, for a clear error before the key is touched.
+fn check_ssh_challenge(challenge: &str, account: &str, host: &str) -> Result<()> {
+    let digits = |s: &str| (1..=20).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
+    let well_formed = challenge.len() <= MAX_RUCIO_CHALLENGE_LEN
+        && challenge
+            .strip_prefix("challenge-")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(random, rest)| Some((random, rest.strip_prefix(account)?)))
+            .and_then(|(random, rest)| Some((random, rest.strip_prefix('-')?)))
+            .is_some_and(|(random, expiry)| digits(random) && digits(expiry));
+    if well_formed {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::BadChallenge,
+        format!(
+            "the Rucio auth host {host} sent an SSH challenge that is not of Rucio's form \
+             (challenge-<number>-{account}-<number>); nothing was signed. A Rucio server does \
+             not send this: check that auth_host points at your Rucio server"
+        ),
+    ))
+}
+
 impl fmt::Debug for AuthMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("AuthMethod");
@@ -283,8 +317,65 @@ pub(crate) enum ClientIdentity<'a> {
     Proxy(&'a Path),
 }
 
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+/// The identity of a certificate file in the token cache: the subject and issuer DN of the
+/// end-entity certificate in it. For a proxy file (proxy, key, then the chain), that is the
+/// user's certificate the proxies lead to, so a renewed proxy finds the session its
+/// predecessor left, while a certificate of another DN written to the same path (a new
+/// `x509up_u<uid>`) never does. A proxy whose chain is not in the file stands for itself.
+fn certificate_identity(path: &Path) -> Option<String> {
+    use x509_parser::pem::Pem;
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => zeroize::Zeroizing::new(bytes),
+        Err(e) => {
+            tracing::debug!(file = %path.display(), error = %e, "cannot read the certificate; no token cache");
+            return None;
+        }
+    };
+    // The file also holds the key: only CERTIFICATE blocks are parsed.
+    let blocks: Vec<Pem> = Pem::iter_from_buffer(&bytes)
+        .filter_map(|block| block.ok())
+        .filter(|block| block.label == "CERTIFICATE")
+        .collect();
+    let certificates: Vec<_> = blocks
+        .iter()
+        .filter_map(|block| block.parse_x509().ok())
+        .collect();
+    let mut current = certificates.first()?;
+    // Each step goes to a certificate issued higher up; a loop of proxies ends by the count.
+    for _ in 0..certificates.len() {
+        if !is_proxy(current) {
+            break;
+        }
+        match certificates
+            .iter()
+            .find(|c| c.subject().as_raw() == current.issuer().as_raw())
+        {
+            Some(issuer) => current = issuer,
+            None => break,
+        }
+    }
+    Some(format!(
+        "subject={}; issuer={}",
+        current.subject(),
+        current.issuer()
+    ))
+}
+
+/// Whether `certificate` is a proxy: it has the RFC 3820 proxyCertInfo extension (or the
+/// GSI 3 draft's), or its subject is its issuer's plus one CN (legacy Globus proxies).
+fn is_proxy(certificate: &x509_parser::certificate::X509Certificate<'_>) -> bool {
+    const PROXY_CERT_INFO: [&str; 2] = ["1.3.6.1.5.5.7.1.14", "1.3.6.1.4.1.3536.1.222"];
+    let by_extension = certificate
+        .extensions()
+        .iter()
+        .any(|e| PROXY_CERT_INFO.contains(&e.oid.to_id_string().as_str()));
+    let subject = certificate.subject().to_string();
+    let issuer = certificate.issuer().to_string();
+    let extends_issuer = subject
+        .strip_prefix(issuer.as_str())
+        .and_then(|rest| rest.strip_prefix(", CN="))
+        .is_some_and(|cn| !cn.contains(", "));
+    by_extension || extends_issuer
 }
 
 /// Where a login goes and which account and VO it asks for.
@@ -560,6 +651,154 @@ mod tests {
         );
         assert_eq!(jwt_expiry("root-rucio-test-unknown-abc"), None);
         assert_eq!(jwt_expiry("a.!!!.b"), None);
+    }
+
+    #[test]
+    fn only_rucio_challenges_for_the_account_pass() {
+        let host = "https://rucio-auth.example";
+        // What Rucio's get_ssh_challenge_token makes: a random number up to sys.maxsize, the
+        // account ([a-z0-9-_]+), the expiry in Unix seconds.
+        for (challenge, account) in [
+            ("challenge-3961782624705561423-root-1795393905", "root"),
+            ("challenge-0-ddm-admin_1-1795393905", "ddm-admin_1"),
+            ("challenge-9223372036854775807-a-99999999999", "a"),
+        ] {
+            check_ssh_challenge(challenge, account, host).unwrap();
+        }
+        for (challenge, account) in [
+            (
+                "eyJhbGciOiJFZERTQSIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJyb290In0",
+                "root",
+            ),
+            ("challenge-1-alice-2", "root"),
+            ("challenge-1-root-2.eyJ", "root"),
+            ("challenge-1-root-2 ", "root"),
+            ("challenge-1-root-", "root"),
+            ("challenge--root-2", "root"),
+            ("challenge-x1-root-2", "root"),
+            ("challenge-1-root-2\n", "root"),
+            ("challenge-1-root-\u{661}", "root"),
+            ("challenge-123456789012345678901-root-2", "root"),
+            ("CHALLENGE-1-root-2", "root"),
+            ("", "root"),
+        ] {
+            let error = check_ssh_challenge(challenge, account, host).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::BadChallenge, "{challenge:?}");
+            assert!(error.to_string().contains("nothing was signed"), "{error}");
+        }
+    }
+
+    /// A test CA, and a user certificate from it as PEM (certificate then key), able to
+    /// sign proxies.
+    struct Pki {
+        ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    }
+
+    fn dn(names: &[(rcgen::DnType, &str)]) -> rcgen::CertificateParams {
+        let mut params = rcgen::CertificateParams::default();
+        for (kind, value) in names {
+            params.distinguished_name.push(kind.clone(), *value);
+        }
+        params
+    }
+
+    impl Pki {
+        fn new() -> Self {
+            let mut params = dn(&[(rcgen::DnType::CommonName, "Test Grid CA")]);
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let ca =
+                rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+                    .unwrap();
+            Self { ca }
+        }
+
+        fn user(&self, name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+            let params = dn(&[
+                (rcgen::DnType::OrganizationName, "Grid"),
+                (rcgen::DnType::CommonName, name),
+            ]);
+            rcgen::CertifiedIssuer::signed_by(params, rcgen::KeyPair::generate().unwrap(), &self.ca)
+                .unwrap()
+        }
+
+        /// An x509up file: an RFC 3820 proxy of `user` (subject = the user's plus
+        /// CN=`serial`, critical proxyCertInfo), its key, then the user's certificate.
+        fn proxy_file(
+            &self,
+            user: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+            name: &str,
+            serial: &str,
+        ) -> String {
+            let mut params = dn(&[
+                (rcgen::DnType::OrganizationName, "Grid"),
+                (rcgen::DnType::CommonName, name),
+                (rcgen::DnType::CommonName, serial),
+            ]);
+            // ProxyCertInfo ::= SEQUENCE { SEQUENCE { id-ppl-inheritAll } }
+            let inherit_all = [
+                0x30, 0x0c, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x15, 0x01,
+            ];
+            let mut info = rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 5, 5, 7, 1, 14],
+                inherit_all.to_vec(),
+            );
+            info.set_criticality(true);
+            params.custom_extensions.push(info);
+            let key = rcgen::KeyPair::generate().unwrap();
+            let proxy = params.signed_by(&key, user).unwrap();
+            format!("{}{}{}", proxy.pem(), key.serialize_pem(), user.pem())
+        }
+    }
+
+    #[test]
+    fn the_cache_identity_of_a_certificate_is_its_dn_not_its_path() {
+        let pki = Pki::new();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x509up_u1000");
+        let alice = pki.user("alice");
+        let bob = pki.user("bob");
+
+        std::fs::write(&path, pki.proxy_file(&alice, "alice", "1111")).unwrap();
+        let first = AuthMethod::x509_proxy(&path).cache_identity().unwrap();
+        assert!(first.contains("CN=alice"), "{first}");
+        assert!(first.contains("issuer=CN=Test Grid CA"), "{first}");
+        assert!(!first.contains("1111"), "the proxy's own CN: {first}");
+
+        // A renewed proxy of the same user finds the same session.
+        std::fs::write(&path, pki.proxy_file(&alice, "alice", "2222")).unwrap();
+        assert_eq!(
+            AuthMethod::x509_proxy(&path).cache_identity().unwrap(),
+            first
+        );
+
+        // Another user's proxy at the same path does not.
+        std::fs::write(&path, pki.proxy_file(&bob, "bob", "1111")).unwrap();
+        let other = AuthMethod::x509_proxy(&path).cache_identity().unwrap();
+        assert_ne!(other, first);
+        assert!(other.contains("CN=bob"), "{other}");
+
+        // A certificate and key in separate files, likewise.
+        let cert = dir.path().join("usercert.pem");
+        let key = dir.path().join("userkey.pem");
+        std::fs::write(&cert, alice.pem()).unwrap();
+        std::fs::write(&key, "not read for the identity").unwrap();
+        assert_eq!(
+            AuthMethod::x509(&cert, &key).cache_identity().unwrap(),
+            first
+        );
+        std::fs::write(&cert, bob.pem()).unwrap();
+        assert_eq!(
+            AuthMethod::x509(&cert, &key).cache_identity().unwrap(),
+            other
+        );
+
+        // Nothing readable, no identity (and no cache).
+        std::fs::write(&cert, "garbage").unwrap();
+        assert_eq!(AuthMethod::x509(&cert, &key).cache_identity(), None);
+        assert_eq!(
+            AuthMethod::x509_proxy(dir.path().join("missing")).cache_identity(),
+            None
+        );
     }
 
     #[test]

@@ -330,6 +330,40 @@ async fn unregistered_dn_is_refused() {
 }
 
 #[tokio::test]
+async fn a_proxy_of_another_dn_at_the_same_path_does_not_reuse_the_session() {
+    let f = fixture();
+    let cache = cache_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = dir.path().join("x509up_u1000");
+    std::fs::copy(f.peer.path("proxy"), &proxy).unwrap();
+    let registered = f
+        .x509_builder(&cache)
+        .auth(AuthMethod::x509_proxy(&proxy))
+        .build()
+        .unwrap();
+    assert_eq!(registered.whoami().await.unwrap().account, "root");
+    assert!(registered.session().cache_file().unwrap().exists());
+
+    // Someone else's credential now lies at the same path (a new x509up_u<uid>): its login
+    // happens, and the server refuses that DN, instead of the cached root session being
+    // used in its name.
+    let stranger = format!(
+        "{}{}",
+        std::fs::read_to_string(f.peer.path("bad_client_cert")).unwrap(),
+        std::fs::read_to_string(f.peer.path("bad_client_key")).unwrap()
+    );
+    std::fs::write(&proxy, stranger).unwrap();
+    let other = f
+        .x509_builder(&cache)
+        .auth(AuthMethod::x509_proxy(&proxy))
+        .build()
+        .unwrap();
+    let err = other.whoami().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::LoginRefused, "{err}");
+    assert_eq!(err.rucio_exception().unwrap().class(), "IdentityError");
+}
+
+#[tokio::test]
 async fn several_accounts_without_a_default_is_a_typed_error() {
     let f = fixture();
     let cache = cache_dir();
@@ -390,6 +424,13 @@ async fn rucio_cfg_is_honoured_and_the_environment_overrides_it() {
         ),
     )
     .unwrap();
+    // The Python client's token directory is shared, as /tmp is.
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("tokens"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
     let env = Environment::empty().var("RUCIO_CONFIG", &cfg);
 
     let from_file = RucioClient::builder()
@@ -398,9 +439,22 @@ async fn rucio_cfg_is_honoured_and_the_environment_overrides_it() {
         .build()
         .unwrap();
     assert_eq!(from_file.whoami().await.unwrap().account, "alice");
-    // The cache sits next to where the Python client keeps its token.
+    // The cache sits in a directory of its own next to where the Python client keeps its
+    // token, which stays as shared as it was.
     let cache_file = from_file.session().cache_file().unwrap();
-    assert_eq!(cache_file.parent().unwrap(), dir.path().join("tokens"));
+    assert!(cache_file.exists());
+    assert_eq!(
+        cache_file.parent().unwrap(),
+        dir.path()
+            .join("tokens")
+            .join(format!("sciauth-{}/rucio", env.user_id()))
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join("tokens"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o1777);
 
     let env = env.var("RUCIO_ACCOUNT", "root");
     let from_env = RucioClient::builder()

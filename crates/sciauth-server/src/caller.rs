@@ -6,8 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use sciauth_tokens::Issuer;
 use sciauth_tokens::sciauth_transport::Transport;
+use sciauth_tokens::{Issuer, LazyIssuer};
 
 use crate::api::ApiError;
 use crate::config::{CallersConfig, Config};
@@ -52,7 +52,8 @@ pub(crate) struct PeerDn(pub(crate) Arc<str>);
 #[derive(Debug)]
 pub(crate) struct Authenticator {
     callers: Option<CallersConfig>,
-    issuer: tokio::sync::OnceCell<Issuer>,
+    /// The callers' issuer, discovered on first use; failed discoveries back off.
+    issuer: Option<LazyIssuer>,
     /// (user, group) → profile.
     profiles: HashMap<(String, String), Arc<Profile>>,
     /// user → their default (first) group.
@@ -103,9 +104,18 @@ impl Authenticator {
                 by_dn.insert(dn.clone(), name.clone());
             }
         }
+        let issuer = config.callers.as_ref().map(|callers| {
+            let issuer = callers.issuer.clone();
+            let plain_jwt = callers.plain_jwt_access_tokens;
+            LazyIssuer::new(move || {
+                Ok(Issuer::builder(issuer.clone())
+                    .transport(caller_transport()?)
+                    .plain_jwt_access_tokens(plain_jwt))
+            })
+        });
         Self {
             callers: config.callers.clone(),
-            issuer: tokio::sync::OnceCell::new(),
+            issuer,
             profiles,
             default_group,
             by_subject,
@@ -176,27 +186,18 @@ impl Authenticator {
         {
             return Ok((hit.username.clone(), hit.identity.clone()));
         }
-        let Some(callers) = &self.callers else {
+        let (Some(callers), Some(issuer)) = (&self.callers, &self.issuer) else {
             return Err(ApiError::unauthenticated(
                 "this service accepts no bearer tokens (no [callers] issuer is configured); \
                  use a client certificate",
             ));
         };
-        let issuer = self
-            .issuer
-            .get_or_try_init(|| async {
-                Issuer::builder(callers.issuer.clone())
-                    .transport(caller_transport()?)
-                    .build()
-                    .await
-            })
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, "cannot reach the callers' issuer");
-                ApiError::unavailable(format!(
-                    "the service cannot check tokens right now (the issuer is unreachable: {e})"
-                ))
-            })?;
+        let issuer = issuer.get().await.map_err(|e| {
+            tracing::debug!(error = %e, "cannot reach the callers' issuer");
+            ApiError::unavailable(format!(
+                "the service cannot check tokens right now (the issuer is unreachable: {e})"
+            ))
+        })?;
         let claims = issuer
             .validate_access_token(token, &callers.audience)
             .await

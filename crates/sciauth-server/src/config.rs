@@ -125,6 +125,8 @@ impl fmt::Debug for StoreConfig {
 pub(crate) struct CallersConfig {
     pub(crate) issuer: String,
     pub(crate) audience: String,
+    /// Also accept callers' tokens typed `JWT` or untyped, not only `at+jwt` (RFC 9068).
+    pub(crate) plain_jwt_access_tokens: bool,
 }
 
 /// One identity provider and the service's client there.
@@ -246,6 +248,8 @@ enum StoreSection {
 struct CallersSection {
     issuer: String,
     audience: String,
+    #[serde(default)]
+    plain_jwt_access_tokens: bool,
 }
 
 #[derive(Deserialize)]
@@ -400,6 +404,7 @@ impl Config {
         let callers = file.callers.map(|c| CallersConfig {
             issuer: c.issuer,
             audience: c.audience,
+            plain_jwt_access_tokens: c.plain_jwt_access_tokens,
         });
 
         let mut providers = BTreeMap::new();
@@ -745,6 +750,14 @@ mod tests {
         let text = EXAMPLE.replace("SCIAUTH_DB_URL", "SCIAUTH_TEST_DB");
         let config = Config::parse(&text, dir.path(), &env).unwrap();
         assert!(config.providers.contains_key("iam"));
+        // Callers' tokens must be typed at+jwt unless the configuration says otherwise.
+        assert!(!config.callers.as_ref().unwrap().plain_jwt_access_tokens);
+        let lenient = text.replace(
+            "audience = \"https://tokens.example.org\"\n",
+            "audience = \"https://tokens.example.org\"\nplain_jwt_access_tokens = true\n",
+        );
+        let lenient = Config::parse(&lenient, dir.path(), &env).unwrap();
+        assert!(lenient.callers.unwrap().plain_jwt_access_tokens);
         assert!(
             config.users["alice"]
                 .groups

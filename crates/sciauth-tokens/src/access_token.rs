@@ -93,9 +93,16 @@ fn invalid(message: impl Into<String>) -> Error {
 
 impl Issuer {
     /// Validates a JWT access token presented to a resource server whose identifier is
-    /// `audience`: the signature by a key from this issuer's JWKS with the algorithm that key
-    /// is for (never `none`, never HMAC), `iss` equal to this issuer, `audience` among `aud`,
-    /// `exp` (and `nbf`, `iat` when present) against this issuer's clock with 30 s of skew.
+    /// `audience`: the header's `typ` is `at+jwt` (RFC 9068 2.1, RFC 8725 3.11), the
+    /// signature by a key from this issuer's JWKS with the algorithm that key is for (never
+    /// `none`, never HMAC), `iss` equal to this issuer, `audience` among `aud`, `exp` (and
+    /// `nbf`, `iat` when present) against this issuer's clock with 30 s of skew.
+    ///
+    /// The `typ` check keeps an ID token (`typ` `JWT`) issued to a client whose id equals
+    /// `audience` from passing as an access token. Providers that send their access tokens
+    /// as plain JWTs (typed `JWT`, or untyped: INDIGO IAM, Keycloak) need
+    /// [`IssuerBuilder::plain_jwt_access_tokens`](crate::IssuerBuilder::plain_jwt_access_tokens);
+    /// then `audience` must not be the client id of any client of that provider.
     ///
     /// Opaque (non-JWT) access tokens fail with [`ErrorKind::InvalidAccessToken`]; check
     /// those with [`OAuthClient::introspect`](crate::OAuthClient::introspect). The token
@@ -108,6 +115,10 @@ impl Issuer {
         let alg = crate::id_token::header_algorithm(token, "access token").map_err(invalid)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| invalid("the access token's header is malformed").with_source(e))?;
+        check_type(
+            header.typ.as_deref(),
+            self.accepts_plain_jwt_access_tokens(),
+        )?;
         let key = self
             .signing_key(header.kid.as_deref(), alg)
             .await
@@ -135,6 +146,35 @@ impl Issuer {
         check_claims(&claims, self.issuer(), audience, self.clock().now())?;
         Ok(claims)
     }
+}
+
+/// Checks the header's `typ`: `at+jwt` (or its media type `application/at+jwt`, compared
+/// without regard to case, RFC 7515 4.1.9), and with `plain_allowed` also `JWT` or none.
+fn check_type(typ: Option<&str>, plain_allowed: bool) -> Result<()> {
+    let typ_is = |name: &str| {
+        typ.is_some_and(|t| {
+            t.eq_ignore_ascii_case(name)
+                || t.get(..12)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("application/"))
+                    && t[12..].eq_ignore_ascii_case(name)
+        })
+    };
+    if typ_is("at+jwt") || (plain_allowed && (typ.is_none() || typ_is("jwt"))) {
+        return Ok(());
+    }
+    let shown = match typ {
+        None => "no typ".to_owned(),
+        Some(t) if t.len() <= 40 && t.bytes().all(|b| b.is_ascii_graphic()) => {
+            format!("typ {t:?}")
+        }
+        Some(_) => "an unprintable typ".to_owned(),
+    };
+    Err(invalid(format!(
+        "the token has {shown} in its header, not \"at+jwt\": it is not a JWT access token \
+         (RFC 9068), perhaps an ID token. If this provider sends its access tokens as plain \
+         JWTs, allow them with IssuerBuilder::plain_jwt_access_tokens (the token service: \
+         [callers] plain_jwt_access_tokens = true)"
+    )))
 }
 
 /// The checks after the signature: issuer, audience, time.
@@ -180,6 +220,39 @@ fn check_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_access_token_types_pass() {
+        for typ in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/AT+JWT",
+        ] {
+            assert!(check_type(Some(typ), false).is_ok(), "{typ}");
+            assert!(check_type(Some(typ), true).is_ok(), "{typ}");
+        }
+        for typ in [Some("JWT"), Some("jwt"), Some("application/jwt"), None] {
+            let error = check_type(typ, false).unwrap_err();
+            assert_eq!(error.kind(), &ErrorKind::InvalidAccessToken);
+            assert!(
+                error.to_string().contains("plain_jwt_access_tokens"),
+                "{error}"
+            );
+            assert!(check_type(typ, true).is_ok(), "{typ:?}");
+        }
+        for typ in [
+            "dpop+jwt",
+            "logout+jwt",
+            "at+jwt ",
+            "application/",
+            "x\u{1b}[31m",
+            "\u{e9}",
+        ] {
+            let error = check_type(Some(typ), true).unwrap_err();
+            assert!(!error.to_string().contains('\u{1b}'), "{error}");
+        }
+    }
 
     fn claims(value: Value) -> AccessTokenClaims {
         serde_json::from_value(value).unwrap()

@@ -7,7 +7,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
 
 /// What [`ensure_private_dir`] and [`check_private_file`] had to mend.
@@ -19,15 +21,60 @@ pub struct Repaired {
     pub was: u32,
 }
 
-/// Creates `dir` (and its parents) with mode 0700, or, if it exists with group or other
-/// permissions, takes them away and says so (as ssh does for `~/.ssh`, but mending instead
-/// of refusing: a store nobody can use protects nothing).
+/// Creates `dir` (and its missing parents) with mode 0700, or checks that the existing one
+/// is ours and mends it to 0700 if group or others may use it (as ssh does for `~/.ssh`, but
+/// mending instead of refusing: a store nobody can use protects nothing).
+///
+/// Only a directory that is ours is ever changed. Refused, with an error of kind
+/// [`PermissionDenied`](io::ErrorKind::PermissionDenied) that names the path and says why:
+///
+/// - `dir` is a symbolic link, or not a directory;
+/// - `dir` is owned by another user;
+/// - `dir` is a shared directory (sticky bit, like `/tmp`): making it private would lock
+///   everyone else out, so the caller must use a subdirectory of its own;
+/// - a directory on the way to `dir` lets others replace it: a component inside a sticky
+///   directory (like `/tmp/sciauth-1000`) that another user owns or that is their symbolic
+///   link, or a directory anyone may write without the sticky bit.
 pub fn ensure_private_dir(dir: &Path) -> io::Result<Option<Repaired>> {
+    // Checked before creating anything, so nothing is made inside another user's directory,
+    // and again after, on what was made.
+    check_ancestors(dir)?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)?;
-    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    check_ancestors(dir)?;
+    let meta = std::fs::symlink_metadata(dir)?;
+    if meta.file_type().is_symlink() {
+        return Err(refused(
+            dir,
+            "it is a symbolic link; give the directory it points to instead, if it is yours",
+        ));
+    }
+    if !meta.is_dir() {
+        return Err(refused(dir, "it is not a directory"));
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    if meta.uid() != uid {
+        return Err(refused(
+            dir,
+            &format!(
+                "it is owned by uid {}, not by you (uid {uid}); use a directory of your own",
+                meta.uid()
+            ),
+        ));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & STICKY != 0 {
+        return Err(refused(
+            dir,
+            &format!(
+                "it is a shared directory (mode {mode:04o}, like /tmp), which must not be made \
+                 private; use a subdirectory of your own in it"
+            ),
+        ));
+    }
+    let mode = mode & 0o777;
     if mode & 0o077 == 0 {
         return Ok(None);
     }
@@ -41,6 +88,83 @@ pub fn ensure_private_dir(dir: &Path) -> io::Result<Option<Repaired>> {
         path: dir.to_owned(),
         was: mode,
     }))
+}
+
+/// The sticky bit: in such a directory only an entry's owner may rename or remove it.
+const STICKY: u32 = 0o1000;
+
+/// Checks that no other user can replace `dir` through one of its existing ancestors: that
+/// a symbolic link on the way belongs to us or root, that the entry below each sticky
+/// directory (`/tmp/x` below `/tmp`) belongs to us or root, and that no ancestor is writable
+/// by everyone without being sticky.
+fn check_ancestors(dir: &Path) -> io::Result<()> {
+    let uid = rustix::process::geteuid().as_raw();
+    let trusted = |owner: u32| owner == uid || owner == 0;
+    let mut below = dir;
+    for ancestor in dir.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() {
+            break;
+        }
+        let link = match std::fs::symlink_metadata(ancestor) {
+            Ok(link) => link,
+            // Created later, by us.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                below = ancestor;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if link.file_type().is_symlink() && !trusted(link.uid()) {
+            return Err(refused(
+                dir,
+                &format!(
+                    "{} on the way to it is a symbolic link owned by uid {}, who could point \
+                     it anywhere",
+                    ancestor.display(),
+                    link.uid()
+                ),
+            ));
+        }
+        let mode = std::fs::metadata(ancestor)?.mode();
+        if mode & STICKY != 0 {
+            match std::fs::symlink_metadata(below) {
+                Ok(entry) if !trusted(entry.uid()) => {
+                    return Err(refused(
+                        dir,
+                        &format!(
+                            "{} in the shared directory {} is owned by uid {}, not by you \
+                             (uid {uid}); another user may have made it to catch your tokens",
+                            below.display(),
+                            ancestor.display(),
+                            entry.uid()
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        } else if mode & 0o002 != 0 {
+            return Err(refused(
+                dir,
+                &format!(
+                    "{} on the way to it is writable by everyone (mode {:04o}) without the \
+                     sticky bit, so anyone could replace it",
+                    ancestor.display(),
+                    mode & 0o7777
+                ),
+            ));
+        }
+        below = ancestor;
+    }
+    Ok(())
+}
+
+fn refused(dir: &Path, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!("refusing to keep tokens in {}: {why}", dir.display()),
+    )
 }
 
 /// Checks that `path` (if it exists) is readable by its owner only; mends it to 0600 and
@@ -155,6 +279,115 @@ mod tests {
         assert_eq!(check_private_file(&file).unwrap().unwrap().was, 0o644);
         assert_eq!(mode(&file), 0o600);
         assert_eq!(check_private_file(&dir.join("missing")).unwrap(), None);
+    }
+
+    fn set_mode(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn is_root() -> bool {
+        rustix::process::geteuid().is_root()
+    }
+
+    fn refusal(dir: &Path) -> String {
+        let error = ensure_private_dir(dir).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::PermissionDenied, "{error}");
+        error.to_string()
+    }
+
+    #[test]
+    fn a_shared_directory_is_never_made_private() {
+        // A stand-in for /tmp: sticky and open to all. As root it is "ours" by owner, which
+        // is how the old code came to chmod /tmp to 0700.
+        let root = tempfile::tempdir().unwrap();
+        let shared = root.path().join("tmp");
+        std::fs::create_dir(&shared).unwrap();
+        set_mode(&shared, 0o1777);
+
+        let message = refusal(&shared);
+        assert!(message.contains("shared directory (mode 1777"), "{message}");
+        assert_eq!(mode(&shared), 0o777);
+        assert_ne!(std::fs::metadata(&shared).unwrap().mode() & STICKY, 0);
+
+        // A subdirectory of our own in it is fine, and leaves the shared one alone.
+        let own = shared.join("sciauth-test/rucio");
+        assert_eq!(ensure_private_dir(&own).unwrap(), None);
+        assert_eq!(mode(&own), 0o700);
+        assert_eq!(mode(&shared.join("sciauth-test")), 0o700);
+        assert_eq!(std::fs::metadata(&shared).unwrap().mode() & 0o7777, 0o1777);
+
+        // So is a directory anyone may write without the sticky bit: anyone could swap
+        // what is in it.
+        let open = root.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        set_mode(&open, 0o777);
+        let message = refusal(&open.join("tokens"));
+        assert!(message.contains("writable by everyone"), "{message}");
+        assert!(!open.join("tokens").exists(), "made something in it");
+    }
+
+    #[test]
+    fn a_symlinked_directory_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let real = root.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        set_mode(&real, 0o755);
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+
+        let message = refusal(&link);
+        assert!(message.contains("symbolic link"), "{message}");
+        assert_eq!(mode(&real), 0o755, "the link's target was changed");
+    }
+
+    #[test]
+    fn a_foreign_directory_is_refused() {
+        if !is_root() {
+            // Every directory of another user here is also one we cannot change: check
+            // the refusal on one that certainly exists.
+            let message = refusal(Path::new("/"));
+            assert!(message.contains("not by you"), "{message}");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let theirs = root.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        set_mode(&theirs, 0o755);
+        std::os::unix::fs::chown(&theirs, Some(4242), Some(4242)).unwrap();
+        let message = refusal(&theirs);
+        assert!(
+            message.contains("owned by uid 4242, not by you"),
+            "{message}"
+        );
+        assert_eq!(mode(&theirs), 0o755);
+
+        // In a shared directory, another user's directory or link on the way is refused:
+        // they could swap what lies below.
+        let shared = root.path().join("tmp");
+        std::fs::create_dir(&shared).unwrap();
+        set_mode(&shared, 0o1777);
+        let planted = shared.join("sciauth-0");
+        std::fs::create_dir(&planted).unwrap();
+        set_mode(&planted, 0o755);
+        std::os::unix::fs::chown(&planted, Some(4242), Some(4242)).unwrap();
+        let message = refusal(&planted.join("rucio"));
+        assert!(message.contains("in the shared directory"), "{message}");
+        assert!(!planted.join("rucio").exists(), "made something in it");
+
+        let target = root.path().join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        let link = shared.join("sciauth-1");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        std::os::unix::fs::lchown(&link, Some(4242), Some(4242)).unwrap();
+        let message = refusal(&link.join("rucio"));
+        assert!(
+            message.contains("symbolic link owned by uid 4242"),
+            "{message}"
+        );
+        assert!(
+            !target.join("rucio").exists(),
+            "made something where it points"
+        );
     }
 
     #[test]

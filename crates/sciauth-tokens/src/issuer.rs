@@ -9,6 +9,7 @@ use sciauth_credentials::text::printable;
 use sciauth_credentials::{Clock, SystemClock};
 use sciauth_transport::Transport;
 
+use crate::backoff::FailureBackoff;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http};
 use crate::jwks::JwksCache;
@@ -39,6 +40,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     jwks: JwksCache,
     limits: Limits,
+    plain_jwt_access_tokens: bool,
 }
 
 impl Issuer {
@@ -73,6 +75,11 @@ impl Issuer {
 
     pub(crate) fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    /// Whether access tokens typed `JWT` (or untyped) pass validation, besides `at+jwt`.
+    pub(crate) fn accepts_plain_jwt_access_tokens(&self) -> bool {
+        self.inner.plain_jwt_access_tokens
     }
 
     pub(crate) async fn signing_key(
@@ -114,6 +121,7 @@ pub struct IssuerBuilder {
     jwks_max_age: Duration,
     max_response_size: usize,
     limits: Limits,
+    plain_jwt_access_tokens: bool,
 }
 
 impl IssuerBuilder {
@@ -127,6 +135,7 @@ impl IssuerBuilder {
             jwks_max_age: Duration::from_secs(3600),
             max_response_size: http::DEFAULT_MAX_RESPONSE_SIZE,
             limits: Limits::default(),
+            plain_jwt_access_tokens: false,
         }
     }
 
@@ -163,6 +172,11 @@ impl IssuerBuilder {
 
     /// The JWKS is fetched again when older than this, so removed keys stop being trusted. By
     /// default 1 h.
+    ///
+    /// While the provider cannot be reached (or answers with an error), the last keys it sent
+    /// stay in use, and it is asked again only after a backoff: 1 s after the first failed
+    /// fetch, doubling up to 60 s. Without keys yet, validations fail at once during the
+    /// backoff with a transient error.
     pub fn jwks_max_age(mut self, max_age: Duration) -> Self {
         self.jwks_max_age = max_age;
         self
@@ -181,6 +195,17 @@ impl IssuerBuilder {
     /// with many groups run to a few KiB).
     pub fn max_token_size(mut self, bytes: usize) -> Self {
         self.limits.max_token_size = bytes;
+        self
+    }
+
+    /// Whether [`Issuer::validate_access_token`] also accepts JWT access tokens whose header
+    /// says `typ: JWT` or has no `typ`, as some providers send them (INDIGO IAM, Keycloak).
+    /// By default `false`: only `at+jwt` (RFC 9068), so that an ID token, typed `JWT`, cannot
+    /// pass as an access token. With `true`, the resource server's audience must not be the
+    /// client id of any client of this provider, since that client's ID tokens would carry
+    /// it as their `aud`.
+    pub fn plain_jwt_access_tokens(mut self, yes: bool) -> Self {
+        self.plain_jwt_access_tokens = yes;
         self
     }
 
@@ -215,6 +240,7 @@ impl IssuerBuilder {
                 clock: self.clock,
                 jwks,
                 limits: self.limits,
+                plain_jwt_access_tokens: self.plain_jwt_access_tokens,
             }),
         })
     }
@@ -229,6 +255,81 @@ impl fmt::Debug for IssuerBuilder {
             .field("jwks_max_age", &self.jwks_max_age)
             .field("max_response_size", &self.max_response_size)
             .field("max_token_size", &self.limits.max_token_size)
+            .field("plain_jwt_access_tokens", &self.plain_jwt_access_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An [`Issuer`] built (discovered) on first use and kept, for a service that must start
+/// while its provider is down.
+///
+/// A failed build is remembered: for a backoff of 1 s after the first failure, doubling with
+/// each further one up to 60 s, [`get`](Self::get) fails at once with an error like the last
+/// one (transient if it was) instead of asking the provider again. So while the provider is
+/// down, callers get a quick answer and the provider one discovery per backoff period, not
+/// one per caller queued behind the last one's timeout.
+///
+/// ```no_run
+/// # async fn run() -> sciauth_tokens::Result<()> {
+/// use sciauth_tokens::{Issuer, LazyIssuer};
+/// let issuer = LazyIssuer::new(|| Ok(Issuer::builder("https://iam.example.org/")));
+/// let claims = issuer.get().await?.validate_access_token("eyJ...", "https://api").await?;
+/// # drop(claims);
+/// # Ok(())
+/// # }
+/// ```
+pub struct LazyIssuer {
+    builder: Box<dyn Fn() -> Result<IssuerBuilder> + Send + Sync>,
+    issuer: tokio::sync::OnceCell<Issuer>,
+    failures: std::sync::Mutex<FailureBackoff>,
+}
+
+impl LazyIssuer {
+    /// An issuer that `builder` makes the builder of, each time one must be built.
+    pub fn new(builder: impl Fn() -> Result<IssuerBuilder> + Send + Sync + 'static) -> Self {
+        Self {
+            builder: Box::new(builder),
+            issuer: tokio::sync::OnceCell::new(),
+            failures: std::sync::Mutex::new(FailureBackoff::default()),
+        }
+    }
+
+    /// The issuer, built now if it was not yet and no recent failure says the provider is
+    /// still unreachable.
+    pub async fn get(&self) -> Result<&Issuer> {
+        self.issuer
+            .get_or_try_init(|| async {
+                self.lock_failures().check()?;
+                let built = match (self.builder)() {
+                    Ok(builder) => builder.build().await,
+                    Err(error) => Err(error),
+                };
+                match built {
+                    Ok(issuer) => {
+                        self.lock_failures().succeeded();
+                        Ok(issuer)
+                    }
+                    Err(error) => {
+                        let backoff = self.lock_failures().failed(&error);
+                        tracing::warn!(%error, ?backoff, "cannot discover the issuer; not trying again before the backoff");
+                        Err(error)
+                    }
+                }
+            })
+            .await
+    }
+
+    fn lock_failures(&self) -> std::sync::MutexGuard<'_, FailureBackoff> {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for LazyIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazyIssuer")
+            .field("issuer", &self.issuer.get())
             .finish_non_exhaustive()
     }
 }

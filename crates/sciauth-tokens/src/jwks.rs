@@ -1,5 +1,7 @@
 //! The provider's signing keys (JWKS), fetched once and cached; an unknown `kid` fetches
-//! them again, at most once per interval.
+//! them again, at most once per interval. A failed fetch is remembered (backoff from 1 s,
+//! doubling to 60 s): while the provider is down, validations use the last good keys, or
+//! fail at once, instead of each waiting for its own fetch.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -12,6 +14,7 @@ use url::Url;
 
 use sciauth_credentials::text::printable;
 
+use crate::backoff::FailureBackoff;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Http;
 
@@ -31,6 +34,8 @@ pub(crate) struct JwksCache {
 struct RefetchState {
     /// When an unknown `kid` last caused a fetch.
     last_unknown_kid_fetch: Option<Instant>,
+    /// Failed fetches in a row, and until when not to fetch again.
+    failures: FailureBackoff,
 }
 
 struct KeySet {
@@ -77,8 +82,10 @@ impl JwksCache {
                 Ok(fresh) => fresh,
                 // Keys that were good an hour ago are better than no keys while the provider
                 // is unreachable; an unknown kid still fails below.
+                // The failed fetch itself was logged as a warning, once per attempt; the
+                // validations in between only note it.
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot refresh the JWKS; using the cached keys");
+                    tracing::debug!(error = %e, "cannot refresh the JWKS; using the cached keys");
                     stale
                 }
             },
@@ -98,7 +105,7 @@ impl JwksCache {
         {
             state.last_unknown_kid_fetch = Some(Instant::now());
             tracing::debug!(kid, "unknown signing key id; fetching the JWKS again");
-            snapshot = self.fetch_locked(http).await?;
+            snapshot = self.fetch_locked(&mut state, http).await?;
         } else {
             tracing::debug!(
                 kid,
@@ -122,17 +129,19 @@ impl JwksCache {
 
     /// Fetches unless someone else replaced generation `seen` meanwhile.
     async fn fetch_if_unchanged(&self, http: &Http, seen: Option<u64>) -> Result<Arc<KeySet>> {
-        let _state = self.fetch.lock().await;
+        let mut state = self.fetch.lock().await;
         if let Some(current) = self.snapshot()
             && Some(current.generation) != seen
             && current.fetched_at.elapsed() < self.max_age
         {
             return Ok(current);
         }
-        self.fetch_locked(http).await
+        self.fetch_locked(&mut state, http).await
     }
 
-    async fn fetch_locked(&self, http: &Http) -> Result<Arc<KeySet>> {
+    /// Fetches the keys, unless a recent failure says the provider is still down; a failure
+    /// starts or lengthens that backoff.
+    async fn fetch_locked(&self, state: &mut RefetchState, http: &Http) -> Result<Arc<KeySet>> {
         let uri = self.uri.as_ref().ok_or_else(|| {
             Error::new(
                 ErrorKind::MissingEndpoint,
@@ -140,6 +149,21 @@ impl JwksCache {
                  ProviderMetadata::jwks_uri",
             )
         })?;
+        state.failures.check()?;
+        match self.fetch_from(uri, http).await {
+            Ok(set) => {
+                state.failures.succeeded();
+                Ok(set)
+            }
+            Err(error) => {
+                let backoff = state.failures.failed(&error);
+                tracing::warn!(%error, ?backoff, "cannot fetch the JWKS; not trying again before the backoff");
+                Err(error)
+            }
+        }
+    }
+
+    async fn fetch_from(&self, uri: &Url, http: &Http) -> Result<Arc<KeySet>> {
         let answer = http.get(uri, "the JWKS endpoint").await?;
         let body: JwksBody = serde_json::from_slice(&answer.body).map_err(|e| {
             Error::new(

@@ -78,7 +78,7 @@ pub use crate::grant::exchange::TokenExchange;
 pub use crate::grant::refresh::Refresh;
 pub use crate::grant::revocation::{Introspection, TokenTypeHint};
 pub use crate::id_token::IdTokenClaims;
-pub use crate::issuer::{Issuer, IssuerBuilder, is_cleartext_remote};
+pub use crate::issuer::{Issuer, IssuerBuilder, LazyIssuer, is_cleartext_remote};
 pub use crate::manager::request::DEFAULT_MIN_VALID;
 pub use crate::manager::{
     ClientConfig, DEFAULT_UNKNOWN_LIFETIME, Logout, TokenCredential, TokenManager,
@@ -107,6 +107,7 @@ pub use secrecy;
 pub use url;
 
 mod access_token;
+mod backoff;
 mod client;
 mod client_auth;
 mod error;

@@ -1,8 +1,15 @@
 //! The loopback redirect server of the native-app code flow (RFC 8252 7.3): listens on
 //! 127.0.0.1 and a free port, receives the browser's redirect, answers with a page.
+//!
+//! Any local process can connect to it, so it holds at most [`MAX_CONNECTIONS`] connections
+//! at a time (more wait to be accepted), gives each [`HEADER_READ_TIMEOUT`] to send its
+//! request and [`CONNECTION_TIMEOUT`] in all; and the login ignores redirects that do not
+//! carry its `state` (see `grant/code.rs`).
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -10,10 +17,10 @@ use hyper::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use secrecy::SecretString;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// One redirect that reached the callback path: its query (holding the code, so kept
@@ -27,6 +34,35 @@ pub(crate) struct Callback {
 pub(crate) enum Page {
     Success,
     Failure(String),
+    /// The redirect is not this login's (wrong `state`): it was ignored, the login goes on.
+    Ignored,
+}
+
+/// Connections served at once; a browser needs one or two.
+pub(crate) const MAX_CONNECTIONS: usize = 8;
+/// The time a connection has to send its request head; a browser on the same machine needs
+/// milliseconds.
+pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The time a connection may last in all, including the wait for the page (which comes
+/// after the code was redeemed).
+pub(crate) const CONNECTION_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How many connections the server takes at once, and for how long.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_connections: usize,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) connection_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: MAX_CONNECTIONS,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            connection_timeout: CONNECTION_TIMEOUT,
+        }
+    }
 }
 
 /// A running loopback server; stops accepting when dropped.
@@ -43,10 +79,15 @@ impl LoopbackServer {
     /// 127.0.0.1 rather than `localhost` (RFC 8252 8.3: `localhost` may resolve elsewhere or
     /// to IPv6 first) and never 0.0.0.0 (fair-research-login listened on every interface).
     pub(crate) async fn start(path: &str) -> std::io::Result<Self> {
+        Self::start_with(path, Limits::default()).await
+    }
+
+    /// [`start`](Self::start) with other limits (tests use short ones).
+    pub(crate) async fn start_with(path: &str, limits: Limits) -> std::io::Result<Self> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let address = listener.local_addr()?;
         let (sender, callbacks) = mpsc::channel(4);
-        let accept_loop = tokio::spawn(accept(listener, path.to_owned(), sender));
+        let accept_loop = tokio::spawn(accept(listener, path.to_owned(), sender, limits));
         tracing::debug!(%address, "loopback redirect server listening");
         Ok(Self {
             address,
@@ -74,8 +115,18 @@ impl Drop for LoopbackServer {
     }
 }
 
-async fn accept(listener: TcpListener, path: String, sender: mpsc::Sender<Callback>) {
+async fn accept(
+    listener: TcpListener,
+    path: String,
+    sender: mpsc::Sender<Callback>,
+    limits: Limits,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
+        // Connections beyond the limit wait in the listen queue, not in memory here.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
@@ -95,10 +146,15 @@ async fn accept(listener: TcpListener, path: String, sender: mpsc::Sender<Callba
             });
             let connection = http1::Builder::new()
                 .keep_alive(false)
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "loopback connection failed");
+            match tokio::time::timeout(limits.connection_timeout, connection).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "loopback connection failed"),
+                Err(_) => tracing::debug!("loopback connection took too long; closed"),
             }
+            drop(slot);
         });
     }
 }
@@ -159,6 +215,13 @@ async fn handle(
                 reason
             ),
         ),
+        Ok(Page::Ignored) => page(
+            StatusCode::BAD_REQUEST,
+            "Not this login",
+            "This redirect does not belong to the login in progress (its state is not the one \
+             that login sent), so it was ignored; the login is still waiting.\n\nIf you \
+             started a login, finish it in the window it opened.",
+        ),
         Err(_) => page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Login failed",
@@ -217,8 +280,64 @@ fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
     #[test]
     fn pages_escape_what_they_show() {
         assert_eq!(escape("<script>&\"'"), "&lt;script&gt;&amp;&quot;&#39;");
+    }
+
+    /// A connection that sent half a request head and then nothing.
+    async fn stalled(server: &LoopbackServer) -> TcpStream {
+        let mut stream = TcpStream::connect(server.address).await.unwrap();
+        stream.write_all(b"GET /callback?co").await.unwrap();
+        stream
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_stalls_is_closed() {
+        let limits = Limits {
+            header_read_timeout: Duration::from_millis(200),
+            ..Limits::default()
+        };
+        let server = LoopbackServer::start_with("/callback", limits)
+            .await
+            .unwrap();
+        let mut stream = stalled(&server).await;
+        let mut answer = Vec::new();
+        // The server hangs up on it; the bound only keeps a broken server from hanging the
+        // test.
+        let closed =
+            tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "the stalled connection was kept open");
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_wait_for_a_free_one() {
+        let limits = Limits {
+            max_connections: 2,
+            ..Limits::default()
+        };
+        let server = LoopbackServer::start_with("/callback", limits)
+            .await
+            .unwrap();
+        let holders = [stalled(&server).await, stalled(&server).await];
+        let mut third = TcpStream::connect(server.address).await.unwrap();
+        third
+            .write_all(b"GET /favicon.ico HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let early = tokio::time::timeout(Duration::from_millis(300), third.read(&mut byte)).await;
+        assert!(early.is_err(), "a connection beyond the limit was served");
+
+        drop(holders);
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(60), third.read_to_end(&mut answer))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 404"), "{answer:?}");
     }
 }

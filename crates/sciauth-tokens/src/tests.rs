@@ -29,9 +29,20 @@ fn sample_token() -> Token {
 
 #[test]
 fn token_debug_is_redacted() {
-    let token = sample_token();
+    let mut token = sample_token();
+    // Providers put other tokens among the fields nobody modelled.
+    token.extra.insert(
+        "upstream".into(),
+        json!({"access_token": "upstream-secret-value"}),
+    );
     let debug = format!("{token:?}");
-    for secret in ["at-secret-value", "rt-secret-value", "id-secret-value"] {
+    for secret in [
+        "at-secret-value",
+        "rt-secret-value",
+        "id-secret-value",
+        "upstream-secret-value",
+        "1800",
+    ] {
         assert!(!debug.contains(secret), "{debug}");
     }
     assert_eq!(
@@ -40,7 +51,8 @@ fn token_debug_is_redacted() {
          \"[redacted]\", token_type: \"Bearer\", issued_at: 1700000000, expires_at: \
          Some(1700000600), scopes: {\"offline_access\", \"openid\"}, audience: \
          Some(\"https://api.example.test\"), issuer: \"https://idp.example.test\", client_id: \
-         \"native-app\", issued_token_type: None, extra: {\"refresh_expires_in\": Number(1800)} }"
+         \"native-app\", issued_token_type: None, extra: {\"refresh_expires_in\": \"[redacted]\", \
+         \"upstream\": \"[redacted]\"} }"
     );
 }
 

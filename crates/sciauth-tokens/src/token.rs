@@ -318,7 +318,20 @@ impl fmt::Debug for Token {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field("issued_token_type", &self.issued_token_type)
-            .field("extra", &self.extra)
+            .field("extra", &RedactedValues(&self.extra))
+            .finish()
+    }
+}
+
+/// A map's keys with every value shown as `[redacted]`: providers put other tokens in the
+/// fields this crate does not model (`upstream_token`, `refresh_token_2`, ...), so no value
+/// of `extra` is shown, whatever its name.
+struct RedactedValues<'a>(&'a Map<String, Value>);
+
+impl fmt::Debug for RedactedValues<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|key| (key, "[redacted]")))
             .finish()
     }
 }

@@ -69,6 +69,9 @@ pub enum ErrorKind {
     /// The request could not be built or sent (a bad header, a body that cannot be
     /// serialized, too many redirects, a broken connection).
     Request,
+    /// A redirect was not followed because following it would be unsafe: it leads from
+    /// https to plain http, or a 307/308 would resend the request body to another origin.
+    Redirect,
 }
 
 impl Error {

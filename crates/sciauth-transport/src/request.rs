@@ -542,6 +542,7 @@ impl Plan {
                     method: &method,
                     url: &url,
                     headers: &self.headers,
+                    other_origin: !trusted,
                     body_dropped,
                     auth: sent_auth.as_ref(),
                     preferences: self.preferences.as_ref(),
@@ -646,6 +647,12 @@ impl Plan {
                     )
                     .with_request(&method, &url));
                 }
+                if let Some(refusal) =
+                    unsafe_redirect(status, &url, &next, urls.get(host), body.is_some())
+                {
+                    finish(attempt, Some(status));
+                    return Err(refusal.with_request(&method, &url));
+                }
                 if matches!(status.as_u16(), 301..=303) && method != Method::HEAD {
                     method = Method::GET;
                     body = None;
@@ -711,6 +718,9 @@ struct Outgoing<'a> {
     method: &'a Method,
     url: &'a Url,
     headers: &'a HeaderMap,
+    /// A redirect led away from the origin the request was meant for: the caller's
+    /// credentials stay home (see [`is_caller_credential`]).
+    other_origin: bool,
     body_dropped: bool,
     auth: Option<&'a AuthHeader>,
     preferences: Option<&'a HeaderValue>,
@@ -722,7 +732,15 @@ impl Outgoing<'_> {
     fn build(self) -> reqwest::Request {
         let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
         let headers = request.headers_mut();
-        headers.clone_from(self.headers);
+        if self.other_origin {
+            for (name, value) in self.headers {
+                if !is_caller_credential(name, value) {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+        } else {
+            headers.clone_from(self.headers);
+        }
         if self.body_dropped {
             headers.remove(header::CONTENT_TYPE);
             headers.remove(header::CONTENT_LENGTH);
@@ -779,6 +797,55 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Why a redirect from `from` to `next` must not be followed, if it must not.
+///
+/// Never from https to http: what the request carries would cross the network in clear
+/// text. Never a 307 or 308 that would resend the request body to another origin than
+/// `home` (the one the request was meant for): the body may hold secrets (a form with a
+/// password, a refresh token), and sending the method without its body could do harm (an
+/// empty PUT), so the redirect is refused as a whole, not followed without the body.
+fn unsafe_redirect(
+    status: StatusCode,
+    from: &Url,
+    next: &Url,
+    home: &Url,
+    has_body: bool,
+) -> Option<Error> {
+    if from.scheme() == "https" && next.scheme() == "http" {
+        return Some(Error::new(
+            ErrorKind::Redirect,
+            format!(
+                "refusing to follow a redirect (HTTP {status}) from https to plain http ({}): \
+                 the request would be sent unencrypted; use the https URL the server should \
+                 have given",
+                ShownUrl(next)
+            ),
+        ));
+    }
+    if has_body && matches!(status.as_u16(), 307 | 308) && !same_origin(next, home) {
+        return Some(Error::new(
+            ErrorKind::Redirect,
+            format!(
+                "refusing to follow a redirect (HTTP {status}) that would resend the request \
+                 body to another origin ({}); send the request there directly if it is meant \
+                 to go there",
+                ShownUrl(next)
+            ),
+        ));
+    }
+    None
+}
+
+/// Whether a header the caller set carries a credential, which must not follow a redirect to
+/// another origin (what curl does): `Authorization`, `Proxy-Authorization`, `Cookie`, and any
+/// header set with [`RequestBuilder::sensitive_header`].
+fn is_caller_credential(name: &HeaderName, value: &HeaderValue) -> bool {
+    value.is_sensitive()
+        || name == header::AUTHORIZATION
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::COOKIE
 }
 
 /// Where a redirect response points, if it is one this transport follows.

@@ -188,3 +188,43 @@ async fn chunked_post(base: &str, path: &str, bearer: &str, size: usize) -> Stri
     let _ = stream.read_to_end(&mut answer).await;
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_token_is_no_caller_token() {
+    let fixture = Fixture::start().await;
+    // A service whose audience is a client's id: that client's ID tokens carry it as `aud`,
+    // are signed by the issuer and name the user. Only their `typ` says they are no access
+    // token.
+    let audience_is_a_client = |text: String| {
+        text.replacen(
+            &format!("audience = \"{}\"", crate::API),
+            &format!("audience = \"{}\"", crate::CLIENT),
+            1,
+        )
+    };
+    let base = fixture.replica_edited(audience_is_a_client).await;
+    let http = http();
+    let login = fixture.user_token("alice").await;
+    let id_token = login.id_token().unwrap().expose_secret().to_owned();
+
+    let refused = call(&http, &base, "whoami", Some(&id_token), None, json!({})).await;
+    client_error(&refused, 401, "unauthenticated");
+    assert!(refused.text.contains("at+jwt"), "{}", refused.text);
+    assert!(!refused.text.contains(&id_token));
+
+    // `plain_jwt_access_tokens = true` is the documented opt-out for providers that do not
+    // type their access tokens; it accepts such a token, which is why it requires an
+    // audience that is no client's id.
+    let lenient = fixture
+        .replica_edited(|text| {
+            audience_is_a_client(text).replacen(
+                "[callers]\n",
+                "[callers]\nplain_jwt_access_tokens = true\n",
+                1,
+            )
+        })
+        .await;
+    let me = call(&http, &lenient, "whoami", Some(&id_token), None, json!({})).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.json["username"], "alice", "{}", me.text);
+}

@@ -174,6 +174,16 @@ impl Fixture {
         base
     }
 
+    /// A replica of the service with its configuration changed by `edit` (a text edit of
+    /// the TOML); its base URL. It runs until the test's runtime ends.
+    async fn replica_edited(&self, edit: impl FnOnce(String) -> String) -> String {
+        let text = edit(config_text(self.idp.issuer(), &self.database));
+        let config = Config::from_toml(&text, self.dir.path()).unwrap();
+        let (base, stop) = self.stoppable_replica_of(config).await;
+        std::mem::forget(stop);
+        base
+    }
+
     /// A replica that stops when the sender is used or dropped.
     async fn stoppable_replica(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
         self.stoppable_replica_of(self.config()).await

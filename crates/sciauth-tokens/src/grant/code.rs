@@ -66,6 +66,11 @@ impl OAuthClient {
     /// redirect server (RFC 8252), or a pasted code where no local server can help (an SSH
     /// session, or [`CallbackMode::Paste`]).
     ///
+    /// The loopback server ignores a redirect whose `state` is not this login's (it shows
+    /// that browser a "not this login" page) and keeps waiting for the right one, so that no
+    /// other process on the machine can end the login; a right redirect with an error ends
+    /// it.
+    ///
     /// ```no_run
     /// # async fn run(client: sciauth_tokens::OAuthClient) -> sciauth_tokens::Result<()> {
     /// let token = client
@@ -467,7 +472,8 @@ impl CodeLogin {
         self
     }
 
-    /// How long to wait for the user. By default 10 minutes.
+    /// How long to wait for the user (and for the redirect with this login's `state`). By
+    /// default 10 minutes.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -502,21 +508,31 @@ impl CodeLogin {
         let session = build_session(&self.client, server.redirect_uri(), &self.options)?;
         self.open(session.url())?;
         let wait = async {
-            let callback = server
-                .next()
-                .await
-                .ok_or_else(|| Error::new(ErrorKind::Io, "the loopback redirect server stopped"))?;
-            let result = match session.check_query(callback.query.expose_secret()) {
-                Ok(code) => self.client.redeem_code(&session, &code).await,
-                Err(e) => Err(e),
-            };
-            let page = match &result {
-                Ok(_) => Page::Success,
-                Err(e) => Page::Failure(e.to_string()),
-            };
-            // The browser may be gone already; nothing to do then.
-            let _ = callback.respond.send(page);
-            result
+            loop {
+                let callback = server.next().await.ok_or_else(|| {
+                    Error::new(ErrorKind::Io, "the loopback redirect server stopped")
+                })?;
+                let result = match session.check_query(callback.query.expose_secret()) {
+                    // Anything on this machine can send a redirect here (a port scan, another
+                    // login's browser tab); one without this login's state must not end it.
+                    Err(e) if e.kind() == &ErrorKind::StateMismatch => {
+                        tracing::info!(
+                            "a redirect with another state reached the loopback server; ignored"
+                        );
+                        let _ = callback.respond.send(Page::Ignored);
+                        continue;
+                    }
+                    Ok(code) => self.client.redeem_code(&session, &code).await,
+                    Err(e) => Err(e),
+                };
+                let page = match &result {
+                    Ok(_) => Page::Success,
+                    Err(e) => Page::Failure(e.to_string()),
+                };
+                // The browser may be gone already; nothing to do then.
+                let _ = callback.respond.send(page);
+                return result;
+            }
         };
         tokio::time::timeout(self.timeout, wait)
             .await

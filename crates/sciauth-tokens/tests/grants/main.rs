@@ -12,6 +12,7 @@ mod discovery;
 mod errors;
 mod exchange;
 mod id_token;
+mod outage;
 mod refresh;
 mod revocation;
 

@@ -11,5 +11,6 @@ mod errors;
 mod hosts_and_retries;
 mod limits;
 mod preferences;
+mod redirects;
 mod sessions;
 mod tls;
