@@ -17,7 +17,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::issuer::Issuer;
 use crate::mask::Secrets;
-use crate::token::{Scopes, Token};
+use crate::token::{Scopes, Token, TokenParts};
 use crate::validate::{self, TokenFields, TokenRules};
 
 /// How the audience of a token request is sent to the provider.
@@ -181,7 +181,7 @@ impl OAuthClient {
         audience: Option<String>,
     ) -> Token {
         let issued_at = self.now();
-        Token {
+        Token::from(TokenParts {
             access_token: fields.access_token,
             token_type: fields.token_type,
             refresh_token: fields.refresh_token,
@@ -198,7 +198,7 @@ impl OAuthClient {
             client_id: self.inner.client_id.clone(),
             issued_token_type: fields.issued_token_type,
             extra: fields.extra,
-        }
+        })
     }
 
     /// Adds client authentication to `form`; returns the `Authorization` value, if any.

@@ -11,7 +11,7 @@ fn sample_token() -> Token {
     let issued_at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let mut extra = Map::new();
     extra.insert("refresh_expires_in".into(), json!(1800));
-    Token {
+    Token::from(crate::token::TokenParts {
         access_token: SecretString::from("at-secret-value"),
         token_type: "Bearer".into(),
         refresh_token: Some(SecretString::from("rt-secret-value")),
@@ -24,14 +24,14 @@ fn sample_token() -> Token {
         client_id: "native-app".into(),
         issued_token_type: None,
         extra,
-    }
+    })
 }
 
 #[test]
 fn token_debug_is_redacted() {
     let mut token = sample_token();
     // Providers put other tokens among the fields nobody modelled.
-    token.extra.insert(
+    token.parts_mut().extra.insert(
         "upstream".into(),
         json!({"access_token": "upstream-secret-value"}),
     );

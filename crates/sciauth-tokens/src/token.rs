@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -176,6 +177,14 @@ pub mod token_type {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(try_from = "TokenRepr", into = "TokenRepr")]
 pub struct Token {
+    // Shared: a clone is a reference count, so a token manager hands out its cached tokens
+    // without copying a string (`TokenManager::get` allocates nothing on a hit).
+    parts: Arc<TokenParts>,
+}
+
+/// What a [`Token`] holds; changed through [`Token::parts_mut`] (copy on write).
+#[derive(Clone)]
+pub(crate) struct TokenParts {
     pub(crate) access_token: SecretString,
     pub(crate) token_type: String,
     pub(crate) refresh_token: Option<SecretString>,
@@ -190,28 +199,45 @@ pub struct Token {
     pub(crate) extra: Map<String, Value>,
 }
 
+impl From<TokenParts> for Token {
+    fn from(parts: TokenParts) -> Self {
+        Self {
+            parts: Arc::new(parts),
+        }
+    }
+}
+
 impl Token {
+    pub(crate) fn parts(&self) -> &TokenParts {
+        &self.parts
+    }
+
+    /// The parts to change, copied first if another clone shares them.
+    pub(crate) fn parts_mut(&mut self) -> &mut TokenParts {
+        Arc::make_mut(&mut self.parts)
+    }
+
     /// The access token. It is a secret: do not log it.
     pub fn access_token(&self) -> &SecretString {
-        &self.access_token
+        &self.parts.access_token
     }
 
     /// The `token_type`, normally `Bearer`.
     pub fn token_type(&self) -> &str {
-        &self.token_type
+        &self.parts.token_type
     }
 
     /// The refresh token, if the provider issued one (or one was kept from before a refresh
     /// whose answer carried none).
     pub fn refresh_token(&self) -> Option<&SecretString> {
-        self.refresh_token.as_ref()
+        self.parts.refresh_token.as_ref()
     }
 
     /// The ID token, if the provider issued one. When it came from a code or device login it
     /// was validated (signature, issuer, audience, expiry, nonce) before this token was
     /// returned.
     pub fn id_token(&self) -> Option<&SecretString> {
-        self.id_token.as_ref()
+        self.parts.id_token.as_ref()
     }
 
     /// When the refresh token expires, if known: from the response's `refresh_expires_in`
@@ -223,77 +249,80 @@ impl Token {
 
     /// When the response arrived, by the client's clock.
     pub fn issued_at(&self) -> SystemTime {
-        self.issued_at
+        self.parts.issued_at
     }
 
     /// When the access token expires: receipt time plus `expires_in`. `None` when the
     /// provider did not say (`expires_in` is optional in RFC 6749).
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.expires_at
+        self.parts.expires_at
     }
 
     /// The lifetime the provider gave the access token (`expires_in`), if it said.
     pub fn lifetime(&self) -> Option<Duration> {
-        self.expires_at
-            .map(|at| at.duration_since(self.issued_at).unwrap_or_default())
+        self.parts
+            .expires_at
+            .map(|at| at.duration_since(self.parts.issued_at).unwrap_or_default())
     }
 
     /// How long the access token stays valid after `now`: zero once expired, `None` if the
     /// expiry is unknown.
     pub fn expires_in(&self, now: SystemTime) -> Option<Duration> {
-        self.expires_at
+        self.parts
+            .expires_at
             .map(|at| at.duration_since(now).unwrap_or_default())
     }
 
     /// Whether the access token is expired at `now`, or expires within `leeway` of it. A token
     /// whose expiry is unknown is never judged expired here (the resource server will say).
     pub fn is_expired_at(&self, now: SystemTime, leeway: Duration) -> bool {
-        self.expires_at
+        self.parts
+            .expires_at
             .is_some_and(|at| sciauth_credentials::time::later(now, leeway) >= at)
     }
 
     /// The scopes granted: the response's `scope`, or, when the response left it out, the
     /// scopes requested (RFC 6749 5.1: then they were granted as asked).
     pub fn scopes(&self) -> &Scopes {
-        &self.scopes
+        &self.parts.scopes
     }
 
     /// Whether the token was granted every scope in `requested`.
     pub fn covers_scopes(&self, requested: &Scopes) -> bool {
-        self.scopes.contains_all(requested)
+        self.parts.scopes.contains_all(requested)
     }
 
     /// The audience (or RFC 8707 resource) the token was requested for, if any.
     pub fn audience(&self) -> Option<&str> {
-        self.audience.as_deref()
+        self.parts.audience.as_deref()
     }
 
     /// The issuer that issued the token.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.parts.issuer
     }
 
     /// The client the token was issued to.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.parts.client_id
     }
 
     /// RFC 8693's `issued_token_type`, for tokens from a token exchange.
     pub fn issued_token_type(&self) -> Option<&str> {
-        self.issued_token_type.as_deref()
+        self.parts.issued_token_type.as_deref()
     }
 
     /// Response fields this crate does not model, as the provider sent them (for example
     /// `refresh_expires_in` from Keycloak). Never holds the secrets above.
     pub fn extra(&self) -> &Map<String, Value> {
-        &self.extra
+        &self.parts.extra
     }
 
     /// A credential sending `Authorization: Bearer <access token>`, for a transport.
     ///
     /// It never renews; for a token that refreshes itself use the token manager.
     pub fn bearer_credential(&self) -> Result<BearerToken> {
-        BearerToken::new(self.access_token.expose_secret()).map_err(|e| {
+        BearerToken::new(self.parts.access_token.expose_secret()).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidResponse,
                 "the access token cannot be sent in an HTTP header",
@@ -308,17 +337,20 @@ impl fmt::Debug for Token {
         let redacted = |present: bool| if present { "[redacted]" } else { "none" };
         f.debug_struct("Token")
             .field("access_token", &"[redacted]")
-            .field("refresh_token", &redacted(self.refresh_token.is_some()))
-            .field("id_token", &redacted(self.id_token.is_some()))
-            .field("token_type", &self.token_type)
-            .field("issued_at", &unix(self.issued_at))
-            .field("expires_at", &self.expires_at.map(unix))
-            .field("scopes", &self.scopes)
-            .field("audience", &self.audience)
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("issued_token_type", &self.issued_token_type)
-            .field("extra", &RedactedValues(&self.extra))
+            .field(
+                "refresh_token",
+                &redacted(self.parts.refresh_token.is_some()),
+            )
+            .field("id_token", &redacted(self.parts.id_token.is_some()))
+            .field("token_type", &self.parts.token_type)
+            .field("issued_at", &unix(self.parts.issued_at))
+            .field("expires_at", &self.parts.expires_at.map(unix))
+            .field("scopes", &self.parts.scopes)
+            .field("audience", &self.parts.audience)
+            .field("issuer", &self.parts.issuer)
+            .field("client_id", &self.parts.client_id)
+            .field("issued_token_type", &self.parts.issued_token_type)
+            .field("extra", &RedactedValues(&self.parts.extra))
             .finish()
     }
 }
@@ -376,6 +408,7 @@ const FORMAT_VERSION: u32 = 1;
 
 impl From<Token> for TokenRepr {
     fn from(token: Token) -> Self {
+        let token = Arc::unwrap_or_clone(token.parts);
         Self {
             version: FORMAT_VERSION,
             issuer: token.issuer,
@@ -405,7 +438,7 @@ impl TryFrom<TokenRepr> for Token {
             ));
         }
         let at = sciauth_credentials::time::from_unix;
-        Ok(Self {
+        Ok(Self::from(TokenParts {
             access_token: repr.access_token,
             token_type: repr.token_type,
             refresh_token: repr.refresh_token,
@@ -418,7 +451,7 @@ impl TryFrom<TokenRepr> for Token {
             client_id: repr.client_id,
             issued_token_type: repr.issued_token_type,
             extra: repr.extra,
-        })
+        }))
     }
 }
 

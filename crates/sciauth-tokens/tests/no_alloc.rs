@@ -1,4 +1,5 @@
-//! A cached token's header costs no allocation: `ready_header` on a `TokenCredential`,
+//! A cached token costs no allocation: `ready_header` on a `TokenCredential`, and
+//! `TokenManager::get` / `get_now`,
 //! counted by a counting global allocator (allocation-counter, which this test binary links;
 //! it counts the current thread's allocations only).
 
@@ -68,6 +69,24 @@ async fn a_header_from_a_valid_cached_token_allocates_nothing() {
         }
     });
     assert_eq!(headers, 10_000, "the cached header is ready");
+    assert_eq!(info.count_total, 0, "{info:?}");
+
+    // `TokenManager::get` and `get_now` on the cached token: a `Token` handed out is a
+    // reference count, and the grant's state is found without building its key.
+    let request = TokenRequest::new("alice");
+    let mut served = 0;
+    let info = allocation_counter::measure(|| {
+        for _ in 0..10_000 {
+            let mut get = std::pin::pin!(manager.get(&request));
+            let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+            if let std::task::Poll::Ready(Ok(token)) = get.as_mut().poll(&mut context) {
+                served += 1;
+                std::hint::black_box(token);
+            }
+            served += usize::from(manager.get_now(&request).is_some());
+        }
+    });
+    assert_eq!(served, 20_000, "the cached token is ready at once");
     assert_eq!(info.count_total, 0, "{info:?}");
 
     // Past the refresh-ahead point the snapshot is not used (and still nothing allocates).

@@ -310,7 +310,7 @@ impl DeviceLogin {
             polls = polls.saturating_add(1);
             let progress = match result {
                 Ok(token) => {
-                    if let Some(id_token) = &token.id_token {
+                    if let Some(id_token) = token.id_token() {
                         use secrecy::ExposeSecret as _;
                         self.client
                             .validate_id_token(id_token.expose_secret(), None)

@@ -111,22 +111,24 @@ impl Refresh {
                 },
             )
             .await?;
-        if let Some(id_token) = &token.id_token {
+        if let Some(id_token) = token.id_token() {
             // A refreshed ID token has no nonce to check (OIDC Core 12.2), but must still be
             // the provider's and ours.
             self.client
                 .validate_id_token(id_token.expose_secret(), None)
                 .await?;
         }
-        if token.refresh_token.is_none() {
-            token.refresh_token = Some(refresh_token);
+        let parts = token.parts_mut();
+        if parts.refresh_token.is_none() {
+            parts.refresh_token = Some(refresh_token);
         }
         if let Some(previous) = self.previous {
-            if token.audience.is_none() {
-                token.audience = previous.audience;
+            let previous = previous.parts();
+            if parts.audience.is_none() {
+                parts.audience.clone_from(&previous.audience);
             }
-            if token.id_token.is_none() {
-                token.id_token = previous.id_token;
+            if parts.id_token.is_none() {
+                parts.id_token.clone_from(&previous.id_token);
             }
         }
         Ok(token)

@@ -261,7 +261,9 @@ struct Shared {
     clock: Arc<dyn Clock>,
     jitter: Jitter,
     unknown_lifetime: Duration,
-    grants: ArcSwap<HashMap<GrantKey, Arc<GrantState>>>,
+    /// Per client (same order as `clients`), the grants by account: a cached `get` finds
+    /// its state with the request's account as it is, without building a `GrantKey`.
+    grants: Vec<ArcSwap<HashMap<String, Arc<GrantState>>>>,
 }
 
 /// What this process knows about one grant, and the single-flight gate of its refreshes.
@@ -279,6 +281,9 @@ struct GrantState {
 
 struct Snapshot {
     grant: StoredGrant,
+    /// Each access token (same order) as the `Token` handed out, made once: a hit clones a
+    /// reference count.
+    tokens: Vec<Token>,
     /// When each access token (same order) is due for a refresh ahead of expiry.
     refresh_at: Vec<SystemTime>,
     /// When each access token stops being usable.
@@ -377,6 +382,7 @@ impl TokenManagerBuilder {
             }) => client.issuer().clock().clone(),
             _ => Arc::new(SystemClock),
         });
+        let grants = self.clients.iter().map(|_| ArcSwap::default()).collect();
         TokenManager {
             inner: Arc::new(Shared {
                 store: self.store,
@@ -384,7 +390,7 @@ impl TokenManagerBuilder {
                 clock,
                 jitter: self.jitter,
                 unknown_lifetime: self.unknown_lifetime,
-                grants: ArcSwap::default(),
+                grants,
             }),
         }
     }
@@ -444,11 +450,10 @@ impl TokenManager {
     /// (then `get` reports the failure). A command line answers `$(sciauth token)` with this
     /// before it starts a runtime.
     pub fn get_now(&self, request: &TokenRequest) -> Option<Token> {
-        let config = self.config(request).ok()?;
-        let key = key_of(config, request);
-        let state = self.state(&key);
+        let (client, config) = self.config_at(request).ok()?;
+        let state = self.state_at(client, request.account());
         if state.snapshot.load().is_none() {
-            let stored = self.inner.store.get_now(&key)?.ok()?;
+            let stored = self.inner.store.get_now(&key_of(config, request))?.ok()?;
             self.remember(&state, stored);
         }
         self.satisfied(&state, request, &Goal::NotDue)
@@ -459,7 +464,7 @@ impl TokenManager {
     /// server rejected it). Concurrent callers still share one refresh.
     pub async fn refresh(&self, request: &TokenRequest) -> Result<Token> {
         let current = self.get(request).await?;
-        self.serve(request, Goal::Replace(current.access_token.clone()))
+        self.serve(request, Goal::Replace(current.access_token().clone()))
             .await
             .map(|s| s.token)
     }
@@ -592,6 +597,11 @@ impl TokenManager {
     }
 
     fn config(&self, request: &TokenRequest) -> Result<&ClientConfig> {
+        self.config_at(request).map(|(_, config)| config)
+    }
+
+    /// The client for `request`, and its place among the manager's clients.
+    fn config_at(&self, request: &TokenRequest) -> Result<(usize, &ClientConfig)> {
         if request.account().is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -606,49 +616,68 @@ impl TokenManager {
                     .requested_client_id()
                     .is_none_or(|id| config.client_id == id)
         };
-        self.inner.clients.iter().find(matches).ok_or_else(|| {
-            let configured: Vec<String> = self
-                .inner
-                .clients
-                .iter()
-                .map(|c| format!("{} ({})", c.issuer, c.client_id))
-                .collect();
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "no client is configured for issuer {} and client {}; configured: {}",
-                    request.requested_issuer().unwrap_or("(any)"),
-                    request.requested_client_id().unwrap_or("(any)"),
-                    if configured.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        configured.join(", ")
-                    }
-                ),
-            )
-        })
+        self.inner
+            .clients
+            .iter()
+            .enumerate()
+            .find(|(_, c)| matches(c))
+            .ok_or_else(|| {
+                let configured: Vec<String> = self
+                    .inner
+                    .clients
+                    .iter()
+                    .map(|c| format!("{} ({})", c.issuer, c.client_id))
+                    .collect();
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "no client is configured for issuer {} and client {}; configured: {}",
+                        request.requested_issuer().unwrap_or("(any)"),
+                        request.requested_client_id().unwrap_or("(any)"),
+                        if configured.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            configured.join(", ")
+                        }
+                    ),
+                )
+            })
     }
 
+    /// The state of `key`'s grant (its client is one of ours: keys are made from them).
     fn state(&self, key: &GrantKey) -> Arc<GrantState> {
-        if let Some(state) = self.inner.grants.load().get(key) {
+        let client = self
+            .inner
+            .clients
+            .iter()
+            .position(|c| c.issuer == key.issuer() && c.client_id == key.client_id())
+            .unwrap_or_default();
+        self.state_at(client, key.account())
+    }
+
+    /// The state of the grant of `account` at the `client`th client.
+    fn state_at(&self, client: usize, account: &str) -> Arc<GrantState> {
+        let Some(grants) = self.inner.grants.get(client) else {
+            return Arc::default();
+        };
+        if let Some(state) = grants.load().get(account) {
             return state.clone();
         }
-        self.inner.grants.rcu(|grants| {
+        grants.rcu(|grants| {
             let mut grants = HashMap::clone(grants);
             grants
-                .entry(key.clone())
+                .entry(account.to_owned())
                 .or_insert_with(|| Arc::new(GrantState::default()));
             grants
         });
-        self.inner.grants.load()[key].clone()
+        grants.load().get(account).cloned().unwrap_or_default()
     }
 
     /// The token for `request`: from the snapshot if it is there, else through the slow
     /// path. Starts a background refresh when the one handed out is due.
     pub(crate) async fn serve(&self, request: &TokenRequest, goal: Goal) -> Result<Served> {
-        let config = self.config(request)?;
-        let key = key_of(config, request);
-        let state = self.state(&key);
+        let (client, config) = self.config_at(request)?;
+        let state = self.state_at(client, request.account());
         if matches!(goal, Goal::Valid) {
             let now = self.inner.clock.now();
             if let Some(snapshot) = state.snapshot.load_full()
@@ -660,6 +689,7 @@ impl TokenManager {
                 return Ok(snapshot.served(index, request));
             }
         }
+        let key = key_of(config, request);
         self.obtain(config, &key, &state, request, goal).await
     }
 
@@ -907,8 +937,14 @@ impl TokenManager {
                     (until.checked_sub(ahead).unwrap_or(UNIX_EPOCH), until)
                 })
                 .unzip();
+            let tokens = grant
+                .access_tokens()
+                .iter()
+                .map(|entry| grant.token(entry))
+                .collect();
             Arc::new(Snapshot {
                 grant,
+                tokens,
                 refresh_at,
                 usable_until,
             })
@@ -1015,12 +1051,11 @@ impl Snapshot {
     }
 
     fn served(&self, index: usize, request: &TokenRequest) -> Served {
-        let entry = &self.grant.access_tokens()[index];
         let until_min_valid = self.usable_until[index]
             .checked_sub(request.required_time_left())
             .unwrap_or(UNIX_EPOCH);
         Served {
-            token: self.grant.token(entry),
+            token: self.tokens[index].clone(),
             fresh_until: self.refresh_at[index].min(until_min_valid),
         }
     }

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::token::{Scopes, Token, optional_secret_serde, secret_serde};
+use crate::token::{Scopes, Token, TokenParts, optional_secret_serde, secret_serde};
 
 pub(crate) mod file;
 pub(crate) mod memory;
@@ -131,13 +131,13 @@ impl AccessTokenEntry {
     /// `audience` (what it was asked for; `None` when none was).
     pub fn new(token: &Token, scopes: Scopes, audience: Option<String>) -> Self {
         Self {
-            access_token: token.access_token.clone(),
-            token_type: token.token_type.clone(),
-            issued_at: token.issued_at,
-            expires_at: token.expires_at,
+            access_token: token.parts().access_token.clone(),
+            token_type: token.parts().token_type.clone(),
+            issued_at: token.parts().issued_at,
+            expires_at: token.parts().expires_at,
             scopes,
             audience,
-            issued_token_type: token.issued_token_type.clone(),
+            issued_token_type: token.parts().issued_token_type.clone(),
         }
     }
 
@@ -269,14 +269,14 @@ impl StoredGrant {
         let mut grant = Self::new(key);
         grant.scopes = requested_scopes.clone();
         grant.scopes.extend(token.scopes().iter());
-        grant.refresh_token = token.refresh_token.clone();
+        grant.refresh_token = token.parts().refresh_token.clone();
         grant.refresh_expires_at = refresh_token_expiry(token);
-        grant.id_token = token.id_token.clone();
-        grant.updated_at = token.issued_at;
-        let scopes = if token.scopes.is_empty() {
+        grant.id_token = token.parts().id_token.clone();
+        grant.updated_at = token.parts().issued_at;
+        let scopes = if token.parts().scopes.is_empty() {
             grant.scopes.clone()
         } else {
-            token.scopes.clone()
+            token.parts().scopes.clone()
         };
         grant
             .access_tokens
@@ -351,7 +351,7 @@ impl StoredGrant {
     /// The [`Token`] for one of this grant's access tokens, with the grant's refresh and ID
     /// token.
     pub fn token(&self, entry: &AccessTokenEntry) -> Token {
-        Token {
+        Token::from(TokenParts {
             access_token: entry.access_token.clone(),
             token_type: entry.token_type.clone(),
             refresh_token: self.refresh_token.clone(),
@@ -364,7 +364,7 @@ impl StoredGrant {
             client_id: self.key.client_id.clone(),
             issued_token_type: entry.issued_token_type.clone(),
             extra: serde_json::Map::new(),
-        }
+        })
     }
 
     /// Records what a refresh (or another grant) returned: a rotated refresh token replaces
@@ -379,7 +379,7 @@ impl StoredGrant {
         now: SystemTime,
         unknown_lifetime: Duration,
     ) {
-        if let Some(refresh) = &token.refresh_token {
+        if let Some(refresh) = &token.parts().refresh_token {
             let rotated = self
                 .refresh_token
                 .as_ref()
@@ -389,8 +389,8 @@ impl StoredGrant {
                 self.refresh_expires_at = refresh_token_expiry(token);
             }
         }
-        if token.id_token.is_some() {
-            self.id_token = token.id_token.clone();
+        if token.parts().id_token.is_some() {
+            self.id_token = token.parts().id_token.clone();
         }
         let entry = AccessTokenEntry::new(token, scopes, audience);
         // A token for the same audience with no more scopes than the new one is redundant;
@@ -566,15 +566,15 @@ pub(crate) fn check_locked_key(locked: &GrantKey, grant: &StoredGrant) -> Result
 /// When `token`'s refresh token expires, if the response said (`refresh_expires_in`, as
 /// Keycloak sends) or the refresh token is a JWT with an `exp`.
 pub(crate) fn refresh_token_expiry(token: &Token) -> Option<SystemTime> {
-    let refresh = token.refresh_token.as_ref()?;
+    let refresh = token.parts().refresh_token.as_ref()?;
     if let Some(seconds) = token
-        .extra
+        .extra()
         .get("refresh_expires_in")
         .and_then(Value::as_u64)
     {
         // Keycloak sends 0 for offline tokens, which do not expire.
         return (seconds > 0).then(|| {
-            sciauth_credentials::time::later(token.issued_at, Duration::from_secs(seconds))
+            sciauth_credentials::time::later(token.parts().issued_at, Duration::from_secs(seconds))
         });
     }
     let payload = refresh.expose_secret().split('.').nth(1)?;
