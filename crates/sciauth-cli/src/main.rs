@@ -94,14 +94,25 @@ async fn run(cli: Cli, loaded: Option<Context>) -> CliResult {
 /// Secrets never reach the logs: every layer keeps them out.
 fn init_tracing(verbose: u8, serving: bool) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = match verbose {
         0 => match EnvFilter::try_from_default_env() {
             Ok(filter) => filter,
             Err(_) if serving => return,
-            Err(_) => EnvFilter::new(
-                "off,sciauth=warn,sciauth_credentials=warn,sciauth_transport=warn,\
-                 sciauth_tokens=warn,sciauth_rucio=warn,sciauth_cli=warn",
-            ),
+            Err(_) => {
+                // The default: sciauth's own warnings. A `Targets` filter (a prefix match)
+                // costs the cached `sciauth token` nothing measurable, where parsing an
+                // `EnvFilter` would.
+                tracing_subscriber::fmt()
+                    .with_writer(std::io::stderr)
+                    .with_max_level(LevelFilter::WARN)
+                    .finish()
+                    .with(Targets::new().with_target("sciauth", LevelFilter::WARN))
+                    .init();
+                return;
+            }
         },
         1 => EnvFilter::new(
             "info,sciauth=debug,sciauth_credentials=debug,sciauth_transport=debug,\
