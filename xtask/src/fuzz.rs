@@ -159,7 +159,10 @@ fn run_target(target: &str, seconds: u64) -> Result<Outcome, String> {
         .map_err(|e| format!("cannot run cargo +nightly fuzz: {e}"))?;
     let log = String::from_utf8_lossy(&output.stderr);
     // Keep libFuzzer's own report visible, but not the per-input lines of a long run.
-    for line in log.lines().filter(|l| !is_progress_line(l)) {
+    for line in log
+        .lines()
+        .filter(|l| !is_progress_line(l) && !l.trim_start().starts_with("NEW_FUNC"))
+    {
         eprintln!("{line}");
     }
     let stat = |name: &str| {
@@ -177,7 +180,7 @@ fn run_target(target: &str, seconds: u64) -> Result<Outcome, String> {
         })
     };
     let crashed = !output.status.success();
-    if crashed && !log.contains("==ERROR") && !log.contains("panicked") {
+    if crashed && !log.contains("ERROR: libFuzzer") && !log.contains("panicked") {
         // Not a finding: the build or cargo-fuzz itself failed.
         return Err(format!(
             "cargo +nightly fuzz run {target} failed ({})",
