@@ -18,8 +18,11 @@
 use sciauth_rucio::{Environment, RucioConfig};
 use sciauth_transport::Preferences;
 
+/// A fuzz target: raw input in, a panic on failure.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name: the names of `fuzz/fuzz_targets/*.rs` and of the corpus folders.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("token_response", token_response),
     ("oauth_error", oauth_error),
     ("discovery", discovery),
