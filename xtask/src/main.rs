@@ -8,10 +8,14 @@
 //! - `ci`: what `.ci/run` runs: `test`, then `demo`.
 //! - `bench-cli`: whole-process time of `sciauth token` with hyperfine (docs/benchmarks.md).
 //! - `tidy`: the layering and convention checks (also a `#[test]`).
+//! - `fuzz [TARGET] [--seconds N]`: the cargo-fuzz targets on nightly (`fuzz/`), 60 s each
+//!   by default, with executions and coverage per target. Not part of `test`: the replay of
+//!   the committed corpus (`cargo test -p sciauth-fuzz`) is.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod fuzz;
 mod setup;
 mod tidy;
 
@@ -24,6 +28,7 @@ fn main() -> ExitCode {
         Some("bench-cli") => bench_cli(),
         Some("ci") => test().and_then(|()| demo()),
         Some("tidy") => tidy::run(&project_root()),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -33,7 +38,8 @@ fn main() -> ExitCode {
                  bench-cli  whole-process time of `sciauth token` (hyperfine, release build)\n  \
                  ci     what .ci/run runs (test, then demo)\n  \
                  setup  install test prerequisites only\n  \
-                 tidy   layering and convention checks"
+                 tidy   layering and convention checks\n  \
+                 fuzz [TARGET] [--seconds N]  run the fuzz targets (nightly, cargo-fuzz); not in CI"
             );
             return ExitCode::from(2);
         }

@@ -17,6 +17,7 @@ pub(crate) const LAYERS: &[&str] = &[
     "sciauth",
     "sciauth-server",
     "sciauth-cli",
+    "sciauth-fuzz",
 ];
 
 /// Crates that may have each external dependency in `[dependencies]`, where only one layer

@@ -31,18 +31,27 @@ impl KeySelector {
     /// Selects the key in a public key file (`id_ed25519.pub`).
     pub fn public_key_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let key = PublicKey::read_openssh_file(path).map_err(|e| {
-            let kind = if path.exists() {
-                ErrorKind::MalformedKey
-            } else {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let kind = if e.kind() == std::io::ErrorKind::NotFound {
                 ErrorKind::KeyFileNotFound
+            } else {
+                ErrorKind::MalformedKey
             };
+            Error::new(kind, "cannot read this SSH public key file")
+                .with_source(e)
+                .with_path(path)
+        })?;
+        Self::public_key_text(&text).map_err(|e| e.with_path(path))
+    }
+
+    /// Selects the key in the text of a public key file.
+    pub(crate) fn public_key_text(text: &str) -> Result<Self> {
+        let key = PublicKey::from_openssh(text).map_err(|e| {
             Error::new(
-                kind,
+                ErrorKind::MalformedKey,
                 "cannot read this SSH public key file (expected `ssh-... AAAA...`)",
             )
             .with_source(e)
-            .with_path(path)
         })?;
         Ok(Self::PublicKey(key.key_data().clone()))
     }

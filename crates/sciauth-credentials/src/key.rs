@@ -301,6 +301,12 @@ fn from_openssh(text: &str, passphrase: Option<&str>) -> Result<PrivateKey> {
         let Some(passphrase) = passphrase else {
             return Err(passphrase_required());
         };
+        // The file sets the work factor: 2^32 rounds would take months.
+        if let ssh_key::Kdf::Bcrypt { rounds, .. } = key.kdf()
+            && *rounds > MAX_BCRYPT_ROUNDS
+        {
+            return Err(too_many_rounds(*rounds));
+        }
         key = match key.decrypt(passphrase) {
             Ok(key) => key,
             Err(_) => {
@@ -684,6 +690,21 @@ pub(crate) fn unsupported_key_type(what: &str) -> Error {
         format!(
             "{what} keys cannot sign JWTs that UNICORE or UFTP verify; use an Ed25519, RSA \
              (2048 bits or more) or ECDSA (P-256/384/521) key, e.g. `ssh-keygen -t ed25519`"
+        ),
+    )
+}
+
+/// The most bcrypt-pbkdf rounds an OpenSSH key may ask for (`ssh-keygen -a`; OpenSSH's
+/// default is 16). Each round costs about 6 ms here, so this bounds a decryption to seconds.
+const MAX_BCRYPT_ROUNDS: u32 = 1024;
+
+fn too_many_rounds(rounds: u32) -> Error {
+    Error::new(
+        ErrorKind::MalformedKey,
+        format!(
+            "the key's passphrase is stretched with {rounds} bcrypt rounds, more than the \
+             {MAX_BCRYPT_ROUNDS} sciauth accepts (decrypting would take too long); re-encrypt it \
+             with `ssh-keygen -p -a 100 -f KEY`"
         ),
     )
 }

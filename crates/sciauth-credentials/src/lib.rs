@@ -74,6 +74,9 @@ mod credential;
 mod discovery;
 mod error;
 mod fixed;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod jwt;
 mod key;
 pub mod text;

@@ -2,6 +2,8 @@
 
 mod support;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use sciauth_credentials::{ErrorKind, KeySelector, PrivateKey, SshAgent, SshKeyJwt};
 use secrecy::SecretString;
 use support::{Agent, keygen};
@@ -157,4 +159,46 @@ async fn no_agent_and_key_not_in_agent() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UnsupportedKeyType, "{err}");
+}
+
+#[test]
+fn a_key_asking_for_months_of_kdf_rounds_is_refused_before_decrypting() {
+    // A real encrypted key (2 rounds), its bcrypt rounds then raised to 2^31 - 1: decrypting
+    // it would take about 150 days.
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(
+        dir.path(),
+        "slow",
+        PASSPHRASE,
+        &["-t", "ed25519", "-a", "2"],
+    );
+    let text = std::fs::read_to_string(&key).unwrap();
+    let base64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    let mut body = STANDARD.decode(base64).unwrap();
+    // kdfoptions: string(string salt (16 bytes), uint32 rounds).
+    let options = body
+        .windows(8)
+        .position(|w| w == [0, 0, 0, 24, 0, 0, 0, 16])
+        .expect("bcrypt kdfoptions");
+    let rounds = options + 8 + 16;
+    assert_eq!(body[rounds..rounds + 4], [0, 0, 0, 2]);
+    body[rounds..rounds + 4].copy_from_slice(&0x7fff_ffffu32.to_be_bytes());
+    let encoded = STANDARD.encode(body);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(70)
+        .map(|l| std::str::from_utf8(l).unwrap())
+        .collect();
+    let slow = format!(
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+        lines.join("\n")
+    );
+    let passphrase = SecretString::from(PASSPHRASE);
+    let err = PrivateKey::from_bytes(slow.as_bytes(), Some(&passphrase)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::MalformedKey, "{err}");
+    assert!(
+        err.to_string().contains("2147483647 bcrypt rounds"),
+        "{err}"
+    );
+    assert_no_secret(&err);
 }

@@ -70,5 +70,8 @@ mod cache;
 mod client;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod login;
 mod session;

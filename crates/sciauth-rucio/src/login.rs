@@ -478,22 +478,42 @@ fn login_answer(
     let what = target.describe(auth_type);
     let response = sent.map_err(|e| Error::from_transport(&what, e))?;
     let status = response.status();
-    let headers = response.headers();
-    if status == StatusCode::PARTIAL_CONTENT {
-        let mut accounts: Vec<String> = header_text(headers, AUTH_ACCOUNTS)
-            .map(|list| crate::config::split_hosts(list.as_str()))
-            .unwrap_or_default();
-        if accounts.is_empty() {
-            accounts = serde_json::from_slice(response.bytes()).unwrap_or_default();
-        }
-        return Err(Error::multiple_accounts(&what, accounts));
-    }
     if !status.is_success() {
         return Err(Error::from_answer(
             refused_or_server(status),
             &what,
             &response,
         ));
+    }
+    answer_to_token(
+        status,
+        response.headers(),
+        response.bytes(),
+        target,
+        now,
+        auth_type,
+    )
+}
+
+/// The token in a successful login answer (`status`, `headers`, `body`), or the 206 list
+/// of accounts.
+pub(crate) fn answer_to_token(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    target: &LoginTarget<'_>,
+    now: SystemTime,
+    auth_type: &str,
+) -> Result<SessionToken> {
+    let what = target.describe(auth_type);
+    if status == StatusCode::PARTIAL_CONTENT {
+        let mut accounts: Vec<String> = header_text(headers, AUTH_ACCOUNTS)
+            .map(|list| crate::config::split_hosts(list.as_str()))
+            .unwrap_or_default();
+        if accounts.is_empty() {
+            accounts = serde_json::from_slice(body).unwrap_or_default();
+        }
+        return Err(Error::multiple_accounts(&what, accounts));
     }
     let token = header_text(headers, AUTH_TOKEN).ok_or_else(|| {
         Error::new(

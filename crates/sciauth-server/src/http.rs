@@ -226,7 +226,7 @@ async fn tokens_by_user_id(State(app): State<Arc<App>>, request: Request) -> Res
 /// The body of the methods that take no parameters: `{}` (or nothing).
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoParameters {}
+pub(crate) struct NoParameters {}
 
 async fn own_tokens_info(State(app): State<Arc<App>>, request: Request) -> Response {
     answer(

@@ -52,6 +52,9 @@ mod caller;
 mod config;
 mod dn;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod postgres;
 mod purge;

@@ -379,7 +379,7 @@ fn lazy_client(provider: ProviderConfig) -> ClientConfig {
 
 /// The token a caller hands to updateToken, with `rt_expired_in` as the refresh token's
 /// lifetime when nothing else says.
-fn delegated_token(
+pub(crate) fn delegated_token(
     client: &OAuthClient,
     delegated: DelegatedToken,
     rt_expired_in: Option<u64>,

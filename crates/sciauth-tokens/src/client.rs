@@ -270,7 +270,7 @@ impl OAuthClient {
         .await
     }
 
-    fn parse_token(
+    pub(crate) fn parse_token(
         &self,
         body: &[u8],
         endpoint: &Url,

@@ -99,7 +99,8 @@ impl OAuthErrorCode {
         if well_formed && secrets.mask(code) == code {
             Self::parse(code)
         } else {
-            Self::Other(printable(&secrets.mask(code), 100))
+            // Masked again once escaped: `\r` + `t-...` shows as `\rt-...`.
+            Self::Other(secrets.mask(&printable(&secrets.mask(code), 100)))
         }
     }
 
@@ -181,7 +182,7 @@ impl OAuthError {
             validate::optional_string(map, name)
                 .ok()
                 .flatten()
-                .map(|text| sanitize(&secrets.mask(&text)))
+                .map(|text| secrets.mask(&sanitize(&secrets.mask(&text))))
         };
         let description = text("error_description", &mut map);
         let uri = text("error_uri", &mut map);

@@ -82,6 +82,11 @@ impl Issuer {
         self.inner.plain_jwt_access_tokens
     }
 
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn jwks(&self) -> &JwksCache {
+        &self.inner.jwks
+    }
+
     pub(crate) async fn signing_key(
         &self,
         kid: Option<&str>,
@@ -420,7 +425,7 @@ fn warn_if_cleartext(what: &str, url: &url::Url) {
     );
 }
 
-fn check_issuer(configured: &str, provider: &str) -> Result<()> {
+pub(crate) fn check_issuer(configured: &str, provider: &str) -> Result<()> {
     if configured == provider {
         return Ok(());
     }

@@ -38,7 +38,7 @@ struct RefetchState {
     failures: FailureBackoff,
 }
 
-struct KeySet {
+pub(crate) struct KeySet {
     keys: Vec<Key>,
     fetched_at: Instant,
     generation: u64,
@@ -165,7 +165,12 @@ impl JwksCache {
 
     async fn fetch_from(&self, uri: &Url, http: &Http) -> Result<Arc<KeySet>> {
         let answer = http.get(uri, "the JWKS endpoint").await?;
-        let body: JwksBody = serde_json::from_slice(&answer.body).map_err(|e| {
+        self.install(&answer.body, uri)
+    }
+
+    /// Parses the JWKS document `body` (fetched from `uri`) and makes it the current key set.
+    pub(crate) fn install(&self, body: &[u8], uri: &Url) -> Result<Arc<KeySet>> {
+        let body: JwksBody = serde_json::from_slice(body).map_err(|e| {
             Error::new(
                 ErrorKind::InvalidResponse,
                 format!("the JWKS at {uri} is not a JSON key set"),

@@ -112,6 +112,9 @@ mod client;
 mod client_auth;
 mod error;
 pub mod fs;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod grant;
 mod http;
 mod id_token;

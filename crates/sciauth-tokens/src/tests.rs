@@ -172,3 +172,19 @@ fn client_secrets_and_verifiers_are_redacted() {
         "PkceVerifier([redacted])"
     );
 }
+
+#[test]
+fn a_secret_is_masked_even_where_escaping_makes_it() {
+    // Found by the oauth_error fuzz target: a carriage return before `t-...` is shown as
+    // `\r`, which with `t-...` spells the refresh token `rt-...`.
+    let mut secrets = crate::mask::Secrets::new();
+    secrets.add(&secrecy::SecretString::from("rt-Refresh-42"));
+    let body = br#"{"error":"x\rt-Refresh-42","error_description":"y\rt-Refresh-42"}"#;
+    let oauth = OAuthError::from_body(body, &secrets).expect("an OAuth error");
+    let shown = format!(
+        "{} {}",
+        oauth.code().as_str(),
+        oauth.description().unwrap_or("")
+    );
+    assert!(!shown.contains("rt-Refresh-42"), "{shown}");
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
+use url::Url;
 
 use sciauth_credentials::time::later;
 
@@ -248,8 +249,18 @@ impl DeviceLogin {
             .client
             .post(&endpoint, "the device authorization endpoint", form)
             .await?;
+        self.authorization(&body, &endpoint, audience)
+    }
+
+    /// The device authorization response `body` from `endpoint`, as this login asked for it.
+    pub(crate) fn authorization(
+        &self,
+        body: &[u8],
+        endpoint: &Url,
+        audience: Option<String>,
+    ) -> Result<DeviceAuthorization> {
         let response =
-            validate::device_response(&body, self.client.issuer().limits()).map_err(|invalid| {
+            validate::device_response(body, self.client.issuer().limits()).map_err(|invalid| {
                 Error::new(
                     ErrorKind::InvalidResponse,
                     format!(
@@ -258,7 +269,7 @@ impl DeviceLogin {
                         invalid.0
                     ),
                 )
-                .with_endpoint(&endpoint)
+                .with_endpoint(endpoint)
             })?;
         let now = self.client.now();
         Ok(DeviceAuthorization {

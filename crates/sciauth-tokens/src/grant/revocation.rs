@@ -81,17 +81,7 @@ impl OAuthClient {
         let body = self
             .post(&endpoint, "the introspection endpoint", form)
             .await?;
-        validate::typed(&body).map_err(|invalid| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                format!(
-                    "the introspection endpoint {endpoint} answered with something that is not \
-                     an introspection response (it needs a boolean \"active\"): {}",
-                    invalid.0
-                ),
-            )
-            .with_endpoint(&endpoint)
-        })
+        parse_introspection(&body, &endpoint)
     }
 
     fn endpoint(&self, endpoint: Option<&Url>, name: &str) -> Result<Url> {
@@ -105,6 +95,21 @@ impl OAuthClient {
             )
         })
     }
+}
+
+/// The introspection response `body` from `endpoint`.
+pub(crate) fn parse_introspection(body: &[u8], endpoint: &Url) -> Result<Introspection> {
+    validate::typed(body).map_err(|invalid| {
+        Error::new(
+            ErrorKind::InvalidResponse,
+            format!(
+                "the introspection endpoint {endpoint} answered with something that is not an \
+                 introspection response (it needs a boolean \"active\"): {}",
+                invalid.0
+            ),
+        )
+        .with_endpoint(endpoint)
+    })
 }
 
 /// What the introspection endpoint said about a token (RFC 7662 2.2).

@@ -153,7 +153,7 @@ fn read(path: &Path) -> Result<Option<Vec<StoredGrant>>> {
     parse(path, &bytes).map(Some)
 }
 
-fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<StoredGrant>> {
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<StoredGrant>> {
     match serde_json::from_slice::<AccountFile>(bytes) {
         Ok(file) if file.version != FORMAT_VERSION => Err(unsupported(path, file.version)),
         Ok(file) if !distinct_keys(&file.grants) => {
@@ -206,19 +206,25 @@ fn write(path: &Path, grants: Vec<StoredGrant>) -> Result<()> {
             Err(e) => Err(io_error(path, "cannot delete", e)),
         };
     }
-    let file = AccountFile {
-        version: FORMAT_VERSION,
-        grants,
-    };
-    let mut text = serde_json::to_vec_pretty(&file).map_err(|e| {
+    let text = encode(grants).map_err(|e| {
         Error::store(
             StoreErrorKind::Io,
             format!("cannot serialize the token store file: {e}"),
         )
         .with_path(path)
     })?;
-    text.push(b'\n');
     write_atomic(path, &text).map_err(|e| io_error(path, "cannot write", e))
+}
+
+/// The contents of an account file holding `grants`.
+pub(crate) fn encode(grants: Vec<StoredGrant>) -> serde_json::Result<Vec<u8>> {
+    let file = AccountFile {
+        version: FORMAT_VERSION,
+        grants,
+    };
+    let mut text = serde_json::to_vec_pretty(&file)?;
+    text.push(b'\n');
+    Ok(text)
 }
 
 /// Read-modify-write of one account file; the caller holds its lock.

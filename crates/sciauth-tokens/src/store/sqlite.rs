@@ -161,7 +161,7 @@ fn unix(time: std::time::SystemTime) -> i64 {
     i64::try_from(sciauth_credentials::time::unix_seconds(time)).unwrap_or(i64::MAX)
 }
 
-fn parse(path: &Path, key: &GrantKey, json: &str) -> Result<StoredGrant> {
+pub(crate) fn parse(path: &Path, key: &GrantKey, json: &str) -> Result<StoredGrant> {
     // serde's message may quote a value, and values here are tokens: say only where.
     serde_json::from_str(json).map_err(|e| {
         Error::store(
