@@ -1,6 +1,8 @@
-//! `cargo xtask fuzz [TARGET] [--seconds N]`: runs the cargo-fuzz targets in `fuzz/` on
+//! `cargo xtask fuzz [TARGET] [--seconds N] [--runs N]`: runs the cargo-fuzz targets in `fuzz/` on
 //! the nightly toolchain (libFuzzer), one after the other, and prints for each the
-//! executions and the coverage from libFuzzer's final stats. Not part of `test` or CI:
+//! executions and the coverage from libFuzzer's final stats. A target stops after `--seconds`
+//! (60 by default) or `--runs` executions, whichever comes first: the campaign recorded in
+//! `docs/security.md` is `--runs 10000000 --seconds 1800`. Not part of `test` or CI:
 //! `cargo test -p sciauth-fuzz` replays the committed corpus and crashes on stable.
 //!
 //! A run merges what it finds into `fuzz/corpus/<target>/` and writes a crash to
@@ -26,6 +28,7 @@ struct Outcome {
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let mut target = None;
     let mut seconds = DEFAULT_SECONDS;
+    let mut runs = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -36,9 +39,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                     .filter(|&s| s > 0)
                     .ok_or("--seconds needs a whole number of seconds above 0")?;
             }
+            "--runs" => {
+                runs = Some(
+                    args.next()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .filter(|&n| n > 0)
+                        .ok_or("--runs needs a whole number of executions above 0")?,
+                );
+            }
             other if other.starts_with('-') => {
                 return Err(format!(
-                    "unknown option {other}; usage: cargo xtask fuzz [TARGET] [--seconds N]"
+                    "unknown option {other}; usage: cargo xtask fuzz [TARGET] [--seconds N] \
+                     [--runs N]"
                 ));
             }
             name if target.is_none() => target = Some(name.to_owned()),
@@ -59,7 +71,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     ensure_cargo_fuzz()?;
     let mut outcomes = Vec::new();
     for target in &chosen {
-        outcomes.push(run_target(target, seconds)?);
+        outcomes.push(run_target(target, seconds, runs)?);
     }
     eprintln!();
     eprintln!(
@@ -125,7 +137,7 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
 }
 
 /// Runs one target for `seconds` and reads libFuzzer's final stats from its output.
-fn run_target(target: &str, seconds: u64) -> Result<Outcome, String> {
+fn run_target(target: &str, seconds: u64, runs: Option<u64>) -> Result<Outcome, String> {
     let fuzz_dir = project_root().join("fuzz");
     let mut command = Command::new("cargo");
     command
@@ -146,6 +158,7 @@ fn run_target(target: &str, seconds: u64) -> Result<Outcome, String> {
         .arg(project_root().join("target/fuzz"))
         .arg("--")
         .arg(format!("-max_total_time={seconds}"))
+        .args(runs.map(|runs| format!("-runs={runs}")))
         // A single input that takes this long is a hang: report it.
         .arg("-timeout=10")
         .arg("-rss_limit_mb=2048")

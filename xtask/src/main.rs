@@ -8,7 +8,7 @@
 //! - `ci`: what `.ci/run` runs: `test`, then `demo`.
 //! - `bench-cli`: whole-process time of `sciauth token` with hyperfine (docs/benchmarks.md).
 //! - `tidy`: the layering and convention checks (also a `#[test]`).
-//! - `fuzz [TARGET] [--seconds N]`: the cargo-fuzz targets on nightly (`fuzz/`), 60 s each
+//! - `fuzz [TARGET] [--seconds N] [--runs N]`: the cargo-fuzz targets on nightly (`fuzz/`), 60 s each
 //!   by default, with executions and coverage per target. Not part of `test`: the replay of
 //!   the committed corpus (`cargo test -p sciauth-fuzz`) is.
 
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
                  ci     what .ci/run runs (test, then demo)\n  \
                  setup  install test prerequisites only\n  \
                  tidy   layering and convention checks\n  \
-                 fuzz [TARGET] [--seconds N]  run the fuzz targets (nightly, cargo-fuzz); not in CI"
+                 fuzz [TARGET] [--seconds N] [--runs N]  run the fuzz targets (nightly, cargo-fuzz); not in CI"
             );
             return ExitCode::from(2);
         }
