@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sciauth::credentials::secrecy::SecretString;
-use sciauth::credentials::text::printable;
+use sciauth::credentials::text::{line_column, serde_message};
 use serde::Deserialize;
 
 use crate::failure::{CliResult, Failure};
@@ -197,7 +197,7 @@ impl Config {
                 }
             };
             let wrong =
-                |e: toml::de::Error| bad(format!("profile {name}: {}", unquoted(e.message())));
+                |e: toml::de::Error| bad(format!("profile {name}: {}", serde_message(e.message())));
             let profile = match kind.as_str() {
                 "oidc" => Profile::Oidc(table.try_into().map_err(wrong)?),
                 "rucio" => Profile::Rucio(table.try_into().map_err(wrong)?),
@@ -412,44 +412,13 @@ fn home() -> Option<PathBuf> {
 /// A TOML error as one line: what is wrong and where (line, column), never the source line
 /// that toml's `Display` quotes, which may hold an inline secret.
 fn syntax_error(text: &str, error: &toml::de::Error) -> String {
-    let what = unquoted(error.message());
+    let what = serde_message(error.message());
     match error.span() {
         Some(span) => {
-            let (line, column) = position(text, span.start);
+            let (line, column) = line_column(text, span.start);
             format!("line {line}, column {column}: {what}")
         }
         None => what,
-    }
-}
-
-/// The 1-based line and column (in characters) of byte `offset` in `text`.
-fn position(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-/// serde's "invalid type: string \"...\", expected ..." quotes the value (a secret, if it
-/// was written under the wrong key or with the wrong type): keep only what was expected.
-/// Other messages name keys, not values; all are made one line.
-fn unquoted(message: &str) -> String {
-    // Keys are the file's own text, and may hold terminal escapes.
-    let one_line = printable(
-        &message.split_whitespace().collect::<Vec<_>>().join(" "),
-        500,
-    );
-    match one_line.split_once(", expected ") {
-        Some((kind, expected))
-            if kind.starts_with("invalid type") || kind.starts_with("invalid value") =>
-        {
-            format!("wrong type or value: expected {expected}")
-        }
-        _ => one_line,
     }
 }
 
@@ -556,8 +525,6 @@ mod tests {
             .unwrap_err();
         assert!(!error.message.contains('\u{1b}'), "{error:?}");
         assert!(error.message.contains("k\\x1b[2J"), "{error:?}");
-        assert_eq!(position("ab\ncdé\nf", 7), (2, 4));
-        assert_eq!(position("é", 1), (1, 1));
     }
 
     #[test]

@@ -59,6 +59,52 @@ pub fn printable(text: &str, max_chars: usize) -> String {
     out
 }
 
+/// A serde error message as one printable line that never quotes a value: serde's
+/// "invalid type: string \"...\", expected ..." names the value it could not use, which may be
+/// a secret written under the wrong key; only what was expected is kept. Other messages
+/// ("missing field `x`", "unknown field `y`") name keys, which are kept, escaped.
+///
+/// ```
+/// use sciauth_credentials::text::serde_message;
+/// assert_eq!(
+///     serde_message("invalid type: string \"hunter2\", expected u64"),
+///     "wrong type or value: expected u64"
+/// );
+/// assert_eq!(serde_message("missing field `issuer`"), "missing field `issuer`");
+/// ```
+pub fn serde_message(message: &str) -> String {
+    let one_line = printable(
+        &message.split_whitespace().collect::<Vec<_>>().join(" "),
+        500,
+    );
+    match one_line.split_once(", expected ") {
+        Some((kind, expected))
+            if kind.starts_with("invalid type") || kind.starts_with("invalid value") =>
+        {
+            format!("wrong type or value: expected {expected}")
+        }
+        _ => one_line,
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`, for pointing at
+/// a mistake in a file without quoting it.
+///
+/// ```
+/// use sciauth_credentials::text::line_column;
+/// assert_eq!(line_column("ab\ncdé\nf", 7), (2, 4));
+/// ```
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
 /// Whether every character of `text` [`is_printable`].
 pub fn is_all_printable(text: &str) -> bool {
     text.chars().all(is_printable)

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sciauth::credentials::text::printable;
+use sciauth::credentials::text::{line_column, serde_message};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -334,13 +334,13 @@ impl Config {
             let at = e
                 .span()
                 .map(|span| {
-                    let (line, column) = position(text, span.start);
+                    let (line, column) = line_column(text, span.start);
                     format!(" (line {line}, column {column})")
                 })
                 .unwrap_or_default();
             Error::config(format!(
                 "the configuration is not valid{at}: {}",
-                unquoted(e.message())
+                serde_message(e.message())
             ))
         })?;
         let resolve = |p: &Path| {
@@ -683,36 +683,6 @@ fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
         "none".to_owned()
     } else {
         all.join(", ")
-    }
-}
-
-/// The 1-based line and column (in characters) of byte `offset` in `text`.
-fn position(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
-/// serde's "invalid type: string \"...\", expected ..." quotes the value: keep only what
-/// was expected. Other messages name keys, not values; all are made one line.
-fn unquoted(message: &str) -> String {
-    // Keys are the file's own text, and may hold terminal escapes.
-    let one_line = printable(
-        &message.split_whitespace().collect::<Vec<_>>().join(" "),
-        500,
-    );
-    match one_line.split_once(", expected ") {
-        Some((kind, expected))
-            if kind.starts_with("invalid type") || kind.starts_with("invalid value") =>
-        {
-            format!("wrong type or value: expected {expected}")
-        }
-        _ => one_line,
     }
 }
 
