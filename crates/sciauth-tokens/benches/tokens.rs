@@ -116,6 +116,8 @@ fn cached_header(c: &mut Criterion) {
     });
     let header = sciauth_tokens::sciauth_transport::HeaderValue::from_static("Bearer x");
     group.bench_function("baseline: HeaderValue clone", |b| b.iter(|| header.clone()));
+    // What reading the wall clock costs on this machine (every cached path reads it once).
+    group.bench_function("baseline: SystemTime::now", |b| b.iter(SystemTime::now));
     group.finish();
 }
 

@@ -677,20 +677,35 @@ impl TokenManager {
     /// path. Starts a background refresh when the one handed out is due.
     pub(crate) async fn serve(&self, request: &TokenRequest, goal: Goal) -> Result<Served> {
         let (client, config) = self.config_at(request)?;
-        let state = self.state_at(client, request.account());
-        if matches!(goal, Goal::Valid) {
-            let now = self.inner.clock.now();
-            if let Some(snapshot) = state.snapshot.load_full()
-                && let Some((index, due)) = snapshot.find(request, now)
-            {
-                if due {
-                    self.refresh_in_background(config, &state, &snapshot.grant, request, now);
-                }
-                return Ok(snapshot.served(index, request));
-            }
+        if matches!(goal, Goal::Valid)
+            && let Some(served) = self.cached(client, config, request)
+        {
+            return Ok(served);
         }
+        let state = self.state_at(client, request.account());
         let key = key_of(config, request);
         self.obtain(config, &key, &state, request, goal).await
+    }
+
+    /// A stored token valid for `request` from this process's snapshot, if there is one;
+    /// starts a background refresh when it is due. Reads through `ArcSwap` guards: no lock,
+    /// no reference count changed, no allocation.
+    fn cached(
+        &self,
+        client: usize,
+        config: &ClientConfig,
+        request: &TokenRequest,
+    ) -> Option<Served> {
+        let grants = self.inner.grants.get(client)?.load();
+        let state = grants.get(request.account())?;
+        let snapshot = state.snapshot.load();
+        let snapshot = snapshot.as_ref()?;
+        let now = self.inner.clock.now();
+        let (index, due) = snapshot.find(request, now)?;
+        if due {
+            self.refresh_in_background(config, state, &snapshot.grant, request, now);
+        }
+        Some(snapshot.served(index, request))
     }
 
     /// The slow path: one caller per grant at a time; re-check what others did in this
