@@ -344,6 +344,15 @@ impl Error {
         Self::new(ErrorKind::Store(kind), message)
     }
 
+    /// An [`ErrorKind::InvalidInput`] error, for callers that make an input this crate
+    /// needs when it needs it (a client secret or key read from a file when the first grant
+    /// runs, see [`ClientConfig::lazy`](crate::ClientConfig::lazy)) and must report its
+    /// failure through this crate. `message` says what is wrong and what to do, and must not
+    /// hold a secret.
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+
     /// The same error with the file it is about, which [`Display`](fmt::Display) names first.
     pub fn with_path(mut self, path: &Path) -> Self {
         self.inner.path = Some(path.to_owned());

@@ -130,6 +130,7 @@ mod sleep;
 mod store;
 mod token;
 mod validate;
+mod wlcg;
 
 #[cfg(test)]
 mod tests;

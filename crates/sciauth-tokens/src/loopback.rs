@@ -1,5 +1,6 @@
 //! The loopback redirect server of the native-app code flow (RFC 8252 7.3): listens on
-//! 127.0.0.1 and a free port, receives the browser's redirect, answers with a page.
+//! 127.0.0.1 and a free port (or a port registered with the provider), receives the
+//! browser's redirect, answers with a page.
 //!
 //! Any local process can connect to it, so it holds at most [`MAX_CONNECTIONS`] connections
 //! at a time (more wait to be accepted), gives each [`HEADER_READ_TIMEOUT`] to send its
@@ -79,12 +80,18 @@ impl LoopbackServer {
     /// 127.0.0.1 rather than `localhost` (RFC 8252 8.3: `localhost` may resolve elsewhere or
     /// to IPv6 first) and never 0.0.0.0 (fair-research-login listened on every interface).
     pub(crate) async fn start(path: &str) -> std::io::Result<Self> {
-        Self::start_with(path, Limits::default()).await
+        Self::start_on(0, path).await
     }
 
-    /// [`start`](Self::start) with other limits (tests use short ones).
-    pub(crate) async fn start_with(path: &str, limits: Limits) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    /// Listens on 127.0.0.1 and `port` (one registered with the provider; 0 lets the OS
+    /// pick); callbacks arrive at `path`.
+    pub(crate) async fn start_on(port: u16, path: &str) -> std::io::Result<Self> {
+        Self::start_with(port, path, Limits::default()).await
+    }
+
+    /// [`start_on`](Self::start_on) with other limits (tests use short ones).
+    pub(crate) async fn start_with(port: u16, path: &str, limits: Limits) -> std::io::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).await?;
         let address = listener.local_addr()?;
         let (sender, callbacks) = mpsc::channel(4);
         let accept_loop = tokio::spawn(accept(listener, path.to_owned(), sender, limits));
@@ -301,7 +308,7 @@ mod tests {
             header_read_timeout: Duration::from_millis(200),
             ..Limits::default()
         };
-        let server = LoopbackServer::start_with("/callback", limits)
+        let server = LoopbackServer::start_with(0, "/callback", limits)
             .await
             .unwrap();
         let mut stream = stalled(&server).await;
@@ -319,7 +326,7 @@ mod tests {
             max_connections: 2,
             ..Limits::default()
         };
-        let server = LoopbackServer::start_with("/callback", limits)
+        let server = LoopbackServer::start_with(0, "/callback", limits)
             .await
             .unwrap();
         let holders = [stalled(&server).await, stalled(&server).await];

@@ -22,6 +22,27 @@ use crate::error::{Error, ErrorKind, Result};
 /// assert_eq!(granted.to_string(), "offline_access openid profile");
 /// assert!(granted.contains_all(&Scopes::from_iter(["openid"])));
 /// ```
+///
+/// # Path scopes
+///
+/// [`contains`](Self::contains) and [`contains_all`](Self::contains_all) compare scopes as
+/// strings. [`grants`](Self::grants), [`grants_all`](Self::grants_all) and
+/// [`missing`](Self::missing) follow the WLCG JWT profile (and SciTokens) for path scopes:
+/// `storage.read:/` grants `storage.read:/sub/dir`, `storage.read:/data` grants
+/// `storage.read:/data/run1` but neither `storage.read:/database` nor `storage.read:/`. The
+/// path scopes are those of `storage.read`, `storage.create`, `storage.modify`,
+/// `storage.stage`, `read` and `write` with a path starting with `/`; a path with `.` or `..`
+/// segments, `//`, `%`, `\`, `?`, `#` or control characters grants and is granted only
+/// itself. Every other scope grants only itself.
+///
+/// ```
+/// use sciauth_tokens::Scopes;
+/// let grant: Scopes = "openid storage.read:/ storage.create:/home/alice".parse().unwrap();
+/// assert!(grant.grants("storage.read:/data/run1"));
+/// assert!(!grant.contains("storage.read:/data/run1"));
+/// let wanted: Scopes = "storage.create:/home storage.read:/data".parse().unwrap();
+/// assert_eq!(grant.missing(&wanted).to_string(), "storage.create:/home");
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Scopes(BTreeSet<String>);
@@ -45,6 +66,29 @@ impl Scopes {
     /// Whether `scope` is in this set.
     pub fn contains(&self, scope: &str) -> bool {
         self.0.contains(scope)
+    }
+
+    /// Whether a token with these scopes may do what `scope` allows: `scope` is in the set,
+    /// or it is a path scope below one in the set ([path scopes](Self#path-scopes)).
+    pub fn grants(&self, scope: &str) -> bool {
+        self.0.contains(scope) || self.0.iter().any(|held| crate::wlcg::grants(held, scope))
+    }
+
+    /// Whether these scopes grant every scope in `requested` ([`grants`](Self::grants)).
+    pub fn grants_all(&self, requested: &Scopes) -> bool {
+        requested.iter().all(|scope| self.grants(scope))
+    }
+
+    /// The scopes of `requested` these scopes do not grant ([`grants`](Self::grants)).
+    pub fn missing(&self, requested: &Scopes) -> Scopes {
+        Self(
+            requested
+                .0
+                .iter()
+                .filter(|scope| !self.grants(scope))
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Adds a scope.

@@ -90,10 +90,59 @@ impl OAuthClient {
             open_with: None,
             paste_prompt: None,
             redirect_path: "/callback".to_owned(),
+            registered: Registered::None,
             paste_redirect_uri: None,
             timeout: Duration::from_secs(600),
         }
     }
+}
+
+/// A redirect URI the provider has registered for the client, where it accepts no other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Registered {
+    /// Any loopback port (RFC 8252 7.3): the OS picks a free one.
+    None,
+    /// This URI exactly.
+    Uri(String),
+    /// `http://127.0.0.1:<port><redirect_path>` for the first of these ports that is free.
+    Ports(Vec<u16>),
+}
+
+/// The port and path of a registered loopback redirect URI, or why it cannot be one: plain
+/// `http` to `127.0.0.1` or `localhost` (the server listens on 127.0.0.1 alone), an explicit
+/// port, no user, query or fragment.
+fn loopback_port_and_path(uri: &str) -> Result<(u16, String)> {
+    let bad = |why: &str| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "the redirect URI {:?} cannot be served here: {why} (it must look like \
+                 http://127.0.0.1:8765/callback)",
+                printable(uri, 200)
+            ),
+        )
+    };
+    let url = Url::parse(uri).map_err(|_| bad("it is not a URL"))?;
+    if url.scheme() != "http" {
+        return Err(bad("only http:// reaches a loopback server"));
+    }
+    if !matches!(url.host_str(), Some("127.0.0.1" | "localhost")) {
+        return Err(bad(
+            "its host must be 127.0.0.1 or localhost, where the login listens",
+        ));
+    }
+    let port = match url.port() {
+        Some(port) if port != 0 => port,
+        _ => return Err(bad("it needs an explicit port")),
+    };
+    if !url.username().is_empty()
+        || url.password().is_some()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(bad("it may carry no user, query or fragment"));
+    }
+    Ok((port, url.path().to_owned()))
 }
 
 /// What an authorization request asks for, shared by the low-level and the interactive API.
@@ -415,6 +464,7 @@ pub struct CodeLogin {
     open_with: Option<OpenFn>,
     paste_prompt: Option<PromptFn>,
     redirect_path: String,
+    registered: Registered,
     paste_redirect_uri: Option<String>,
     timeout: Duration,
 }
@@ -464,7 +514,30 @@ impl CodeLogin {
         self
     }
 
-    /// The redirect URI in paste mode. By default `http://127.0.0.1<redirect_path>` (the
+    /// The redirect URI registered with the provider, for a provider that accepts only that
+    /// one (INDIGO IAM, CILogon clients registered without loopback wildcards), e.g.
+    /// `http://127.0.0.1:8765/callback`. The loopback server listens on its port and answers
+    /// at its path, and the authorization request sends it exactly as given (also in paste
+    /// mode). It must be `http://127.0.0.1:<port>...` or `http://localhost:<port>...` (the
+    /// server listens on 127.0.0.1 only). When its port is taken, the login fails rather
+    /// than let another program receive the redirect. By default none: any free port (RFC
+    /// 8252 7.3).
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.registered = Registered::Uri(uri.into());
+        self
+    }
+
+    /// Ports registered with the provider as `http://127.0.0.1:<port><redirect_path>`, tried
+    /// in order: the login listens on the first one that is free (as oidc-agent does), and
+    /// fails when none is. Paste mode sends the first one. By default none: any free port.
+    /// Replaces a [`redirect_uri`](Self::redirect_uri).
+    pub fn redirect_ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
+        self.registered = Registered::Ports(ports.into_iter().collect());
+        self
+    }
+
+    /// The redirect URI in paste mode. By default the [registered
+    /// one](Self::redirect_uri) if there is one, else `http://127.0.0.1<redirect_path>` (the
     /// browser ends on a page that does not load, whose address the user copies); set it to
     /// a provider's "show the code" page where one exists.
     pub fn paste_redirect_uri(mut self, uri: impl Into<String>) -> Self {
@@ -486,9 +559,64 @@ impl CodeLogin {
             CallbackMode::Loopback => false,
             CallbackMode::Auto => is_ssh_session(),
         };
+        match &self.registered {
+            Registered::None => {}
+            Registered::Uri(uri) => {
+                let (port, path) = loopback_port_and_path(uri)?;
+                if !paste {
+                    let server = LoopbackServer::start_on(port, &path).await.map_err(|e| {
+                        Error::new(
+                            ErrorKind::Io,
+                            format!(
+                                "cannot listen on 127.0.0.1:{port} for the registered redirect \
+                                 URI {}: is another program using the port?",
+                                printable(uri, 200)
+                            ),
+                        )
+                        .with_source(e)
+                    })?;
+                    let uri = uri.clone();
+                    return self.run_loopback(server, uri).await;
+                }
+            }
+            Registered::Ports(ports) => {
+                if ports.is_empty() || ports.contains(&0) {
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        "the registered redirect ports must be a list of ports from 1 to 65535",
+                    ));
+                }
+                if !paste {
+                    let mut busy = Vec::new();
+                    for &port in ports {
+                        match LoopbackServer::start_on(port, &self.redirect_path).await {
+                            Ok(server) => {
+                                let uri = format!("http://127.0.0.1:{port}{}", self.redirect_path);
+                                return self.run_loopback(server, uri).await;
+                            }
+                            Err(e) => {
+                                tracing::info!(port, error = %e, "registered redirect port not free; trying the next");
+                                busy.push(port.to_string());
+                            }
+                        }
+                    }
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "none of the registered redirect ports ({}) is free on 127.0.0.1; \
+                             stop what uses one, or register another port with the provider",
+                            busy.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
         if !paste {
             match LoopbackServer::start(&self.redirect_path).await {
-                Ok(server) => return self.run_loopback(server).await,
+                Ok(server) => {
+                    let uri = server.redirect_uri();
+                    return self.run_loopback(server, uri).await;
+                }
                 Err(e) if self.mode == CallbackMode::Loopback => {
                     return Err(Error::new(
                         ErrorKind::Io,
@@ -504,8 +632,8 @@ impl CodeLogin {
         self.run_paste().await
     }
 
-    async fn run_loopback(self, mut server: LoopbackServer) -> Result<Token> {
-        let session = build_session(&self.client, server.redirect_uri(), &self.options)?;
+    async fn run_loopback(self, mut server: LoopbackServer, redirect_uri: String) -> Result<Token> {
+        let session = build_session(&self.client, redirect_uri, &self.options)?;
         self.open(session.url())?;
         let wait = async {
             loop {
@@ -540,10 +668,14 @@ impl CodeLogin {
     }
 
     async fn run_paste(self) -> Result<Token> {
-        let redirect_uri = self
-            .paste_redirect_uri
-            .clone()
-            .unwrap_or_else(|| format!("http://127.0.0.1{}", self.redirect_path));
+        let redirect_uri = match (&self.paste_redirect_uri, &self.registered) {
+            (Some(uri), _) => uri.clone(),
+            (None, Registered::Uri(uri)) => uri.clone(),
+            (None, Registered::Ports(ports)) => {
+                format!("http://127.0.0.1:{}{}", ports[0], self.redirect_path)
+            }
+            (None, Registered::None) => format!("http://127.0.0.1{}", self.redirect_path),
+        };
         let session = build_session(&self.client, redirect_uri, &self.options)?;
         if self.open_with.is_some() || (!self.no_browser && !is_ssh_session()) {
             // Best effort: the prompt shows the URL as well.
@@ -615,7 +747,41 @@ impl fmt::Debug for CodeLogin {
             .field("mode", &self.mode)
             .field("no_browser", &self.no_browser)
             .field("redirect_path", &self.redirect_path)
+            .field("registered", &self.registered)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_redirect_uris_must_be_loopback_with_a_port() {
+        assert_eq!(
+            loopback_port_and_path("http://127.0.0.1:8765/callback").unwrap(),
+            (8765, "/callback".to_owned())
+        );
+        assert_eq!(
+            loopback_port_and_path("http://localhost:4242").unwrap(),
+            (4242, "/".to_owned())
+        );
+        for bad in [
+            "https://127.0.0.1:8765/callback",
+            "http://0.0.0.0:8765/callback",
+            "http://[::1]:8765/callback",
+            "http://idp.example.org:8765/callback",
+            "http://127.0.0.1/callback",
+            "http://127.0.0.1:0/callback",
+            "http://127.0.0.1:8765/callback?x=1",
+            "http://127.0.0.1:8765/callback#x",
+            "http://user@127.0.0.1:8765/callback",
+            "not a url \u{1b}[2J",
+        ] {
+            let error = loopback_port_and_path(bad).unwrap_err();
+            assert_eq!(error.kind(), &ErrorKind::InvalidInput, "{bad}");
+            assert!(!error.to_string().contains('\u{1b}'), "{error}");
+        }
     }
 }

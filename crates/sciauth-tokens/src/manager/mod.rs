@@ -17,7 +17,7 @@ use crate::client::OAuthClient;
 use crate::error::{Error, ErrorKind, OAuthErrorCode, Result};
 use crate::grant::revocation::TokenTypeHint;
 use crate::store::{GrantKey, LockedGrant, StoredGrant, TokenInfo, TokenStore};
-use crate::token::{Scopes, Token, token_type};
+use crate::token::{Token, token_type};
 
 mod credential;
 pub(crate) mod request;
@@ -211,11 +211,15 @@ type Jitter = Arc<dyn Fn() -> f64 + Send + Sync>;
 /// first client configured), scopes, an audience and a minimum time left. The grant of
 /// (issuer, client, account) is looked up, then among its access tokens one whose audience
 /// equals the request's (`None` matches only `None`), whose scopes include every requested
-/// scope, and that stays valid for at least the minimum time left. If none does:
+/// scope (as strings: a token is kept per exact scope set), and that stays valid for at
+/// least the minimum time left. If none does:
 ///
 /// 1. the grant's refresh token gets one, with the request's scopes (down-scoping) and
-///    audience; a scope the grant was never given fails with [`ErrorKind::ScopesMismatch`]
-///    before the provider is asked;
+///    audience; a scope the grant does not [grant](crate::Scopes::grants) fails with
+///    [`ErrorKind::ScopesMismatch`], naming it, before the provider is asked. A WLCG path
+///    scope below one of the grant's (`storage.read:/data` on a grant of `storage.read:/`)
+///    is granted: the refresh asks for the narrower token, which is kept beside the wider
+///    one under its own scopes;
 /// 2. else, where the [`ClientConfig`] allows, a token exchange of a stored access token, or
 ///    the client credentials grant;
 /// 3. else the request fails: [`ErrorKind::NoSavedTokens`] (nothing stored: log in),
@@ -458,6 +462,23 @@ impl TokenManager {
         }
         self.satisfied(&state, request, &Goal::NotDue)
             .map(|served| served.token)
+    }
+
+    /// A token for `request` that is not yet due for a refresh ahead of expiry, and the
+    /// time it will be due: the stored one if it is not due yet, else a new one, which the
+    /// caller waits for (one refresh for every task and process asking at once, as
+    /// [`get`](Self::get) does).
+    ///
+    /// For long-running jobs that hand the token on (a WLCG token file that other programs
+    /// read) and renew it on the manager's schedule: sleep until the time returned, call
+    /// again. The time is the refresh-ahead point (max(60 s, 10% of the lifetime) before
+    /// expiry, jittered) or the point where less than the request's minimum time would be
+    /// left, whichever comes first; it may be now or past when the provider issues tokens
+    /// shorter-lived than the request's minimum.
+    pub async fn get_fresh(&self, request: &TokenRequest) -> Result<(Token, SystemTime)> {
+        self.serve(request, Goal::NotDue)
+            .await
+            .map(|served| (served.token, served.fresh_until))
     }
 
     /// A new access token for `request` even if a stored one covers it (for example after a
@@ -773,8 +794,9 @@ impl TokenManager {
     ) -> Result<StoredGrant> {
         let now = self.inner.clock.now();
         if let Some(grant) = stored.as_ref().filter(|g| g.is_refreshable_at(now)) {
-            if !grant.scopes().is_empty()
-                && !grant.scopes().contains_all(request.requested_scopes())
+            // Path scopes below the grant's (`storage.read:/data` on `storage.read:/`) are a
+            // refresh away: a down-scoped token, kept under its own scopes.
+            if !grant.scopes().is_empty() && !grant.scopes().grants_all(request.requested_scopes())
             {
                 return Err(scopes_mismatch(key, grant, request));
             }
@@ -871,7 +893,16 @@ impl TokenManager {
         let now = self.inner.clock.now();
         let mut grant = stored.unwrap_or_else(|| StoredGrant::new(locked.key().clone()));
         let scopes = if !token.scopes().is_empty() {
-            token.scopes().clone()
+            // A provider that answers a down-scoping request with a wider path scope gives a
+            // token good for the narrower one too: keep it under both, so that the next
+            // request for the same scopes finds it instead of asking again.
+            let mut granted = token.scopes().clone();
+            for wanted in request.requested_scopes() {
+                if !granted.contains(wanted) && token.scopes().grants(wanted) {
+                    granted.insert(wanted.clone());
+                }
+            }
+            granted
         } else if !request.requested_scopes().is_empty() {
             request.requested_scopes().clone()
         } else {
@@ -1121,16 +1152,31 @@ async fn revoke(client: &OAuthClient, grant: &StoredGrant) -> Result<()> {
 }
 
 fn scopes_mismatch(key: &GrantKey, grant: &StoredGrant, request: &TokenRequest) -> Error {
-    let missing: Scopes = request
-        .requested_scopes()
+    let missing = grant.scopes().missing(request.requested_scopes());
+    // A path scope wider than the grant's: say which of the grant's paths fall short.
+    let narrower: Vec<&str> = missing
         .iter()
-        .filter(|s| !grant.scopes().contains(s))
+        .filter_map(|wanted| crate::wlcg::path_scope(wanted))
+        .flat_map(|(authz, _)| {
+            grant
+                .scopes()
+                .iter()
+                .filter(move |held| crate::wlcg::path_scope(held).is_some_and(|(a, _)| a == authz))
+        })
         .collect();
+    let hint = if narrower.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the grant's {} covers only the paths below it",
+            narrower.join(", ")
+        )
+    };
     Error::new(
         ErrorKind::ScopesMismatch,
         format!(
-            "the stored grant of {key} does not have the scopes {missing} (it has: {}); log in \
-             again asking for them",
+            "the stored grant of {key} does not have the scopes {missing} (it has: {}){hint}; \
+             log in again asking for them",
             grant.scopes()
         ),
     )
@@ -1394,6 +1440,66 @@ mod tests {
             assert_eq!(wrong_builds.load(Ordering::SeqCst), expected_builds);
         }
         assert!(format!("{:?}", manager.inner.clients[0]).contains("built: false"));
+    }
+
+    #[tokio::test]
+    async fn narrower_path_scopes_go_to_the_provider_and_wider_ones_are_named() {
+        let builds = Arc::new(AtomicU64::new(0));
+        let store = MemoryStore::new();
+        let scopes = ["openid", "storage.read:/", "storage.create:/home/alice"];
+        let grant: StoredGrant = serde_json::from_value(serde_json::json!({
+            "version": 1, "issuer": "https://idp.example.test", "client_id": "native-app",
+            "account": "alice", "refresh_token": "rt", "scopes": scopes, "updated_at": NOW,
+            "access_tokens": [{
+                "access_token": "wide", "token_type": "Bearer", "issued_at": NOW,
+                "expires_at": NOW + 600, "scopes": scopes,
+            }],
+        }))
+        .unwrap();
+        store.put(&grant).await.unwrap();
+        let manager = TokenManager::builder(store)
+            .client(counted_lazy("native-app", builds.clone()))
+            .clock(Arc::new(ManualClock::at_unix(NOW)))
+            .build();
+        let request = |scope: &str| TokenRequest::new("alice").scopes([scope]);
+
+        // The grant's own scopes: the stored token.
+        let token = manager.get(&request("storage.read:/")).await.unwrap();
+        assert_eq!(token.access_token().expose_secret(), "wide");
+        assert_eq!(builds.load(Ordering::SeqCst), 0);
+
+        // A path below the grant's: not the wider token, but a refresh for a narrower one
+        // (this client reaches no provider, so the refresh fails on the network).
+        for narrower in ["storage.read:/data", "storage.create:/home/alice/out"] {
+            let error = manager.get(&request(narrower)).await.unwrap_err();
+            assert_eq!(error.kind(), &ErrorKind::Transport, "{narrower}: {error}");
+        }
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+
+        // Wider paths, other authorizations, paths that could escape: refused before the
+        // provider is asked, naming the missing scope.
+        for (wider, why) in [
+            (
+                "storage.create:/home",
+                Some("storage.create:/home/alice covers only"),
+            ),
+            (
+                "storage.create:/",
+                Some("storage.create:/home/alice covers only"),
+            ),
+            ("storage.modify:/home/alice", None),
+            ("storage.read:/data/../etc", None),
+            ("profile", None),
+        ] {
+            let error = manager.get(&request(wider)).await.unwrap_err();
+            assert_eq!(error.kind(), &ErrorKind::ScopesMismatch, "{wider}: {error}");
+            let message = error.to_string();
+            assert!(message.contains(&format!("scopes {wider} (")), "{message}");
+            if let Some(why) = why {
+                assert!(message.contains(why), "{message}");
+            }
+        }
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
