@@ -39,8 +39,12 @@ pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email"];
 /// | `NoSavedTokens`, `TokensExpired`, `ScopesMismatch` (`LoadError`) | the same [`tokens::ErrorKind`](crate::tokens::ErrorKind)s; [`Error::needs_login`](crate::Error::needs_login) groups them |
 ///
 /// Beyond it: any OIDC provider (not only Globus), the device flow, `state`/PKCE/`nonce`
-/// checks, a loopback server on 127.0.0.1 only, and a store that processes share safely
-/// ([`FileStore`]: 0600 files, atomic writes, one refresh across processes).
+/// checks, a loopback server on 127.0.0.1 only (on a registered redirect URI or port where
+/// the provider demands one: [`LoginOptions::redirect_uri`], [`LoginOptions::redirect_ports`]),
+/// robot accounts that need no login
+/// ([`client_credentials`](NativeClientBuilder::client_credentials)), and a store that
+/// processes share safely ([`FileStore`]: 0600 files, atomic writes, one refresh across
+/// processes).
 ///
 /// Building the client does no I/O beyond opening the store: the provider is discovered when
 /// a grant first needs it, so [`load_tokens`](Self::load_tokens) answers from the store
@@ -80,9 +84,19 @@ pub struct NativeClientBuilder {
     default_scopes: Vec<String>,
     audience: Option<String>,
     store: Option<Arc<dyn TokenStore>>,
-    auth: ClientAuth,
+    auth: AuthSource,
     audience_parameter: AudienceParameter,
     transport: Option<Transport>,
+    client_credentials: bool,
+}
+
+type MakeAuth = dyn Fn() -> crate::tokens::Result<ClientAuth> + Send + Sync;
+
+/// Where the client authentication comes from: given, or made when the first grant runs.
+#[derive(Clone)]
+enum AuthSource {
+    Given(ClientAuth),
+    Lazy(Arc<MakeAuth>),
 }
 
 impl NativeClient {
@@ -96,9 +110,10 @@ impl NativeClient {
             default_scopes: DEFAULT_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             audience: None,
             store: None,
-            auth: ClientAuth::none(),
+            auth: AuthSource::Given(ClientAuth::none()),
             audience_parameter: AudienceParameter::default(),
             transport: None,
+            client_credentials: false,
         }
     }
 
@@ -195,6 +210,11 @@ impl NativeClient {
                 }
                 for (name, value) in &options.query_params {
                     login = login.param(name, value);
+                }
+                if let Some(uri) = &options.redirect_uri {
+                    login = login.redirect_uri(uri);
+                } else if !options.redirect_ports.is_empty() {
+                    login = login.redirect_ports(options.redirect_ports.iter().copied());
                 }
                 if let Some(open) = options.open_with {
                     login = login.open_with(move |url| open(url));
@@ -319,7 +339,30 @@ impl NativeClientBuilder {
     /// How the client authenticates at the token endpoint. By default not at all (a public
     /// native client).
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
-        self.auth = auth;
+        self.auth = AuthSource::Given(auth);
+        self
+    }
+
+    /// Like [`client_auth`](Self::client_auth), but made by `make` when the first grant
+    /// runs (and again after it failed), not when the client is built: a client secret or
+    /// private key file is then read only when a grant needs it, never by a run that
+    /// answers from the store. `make` reports what is wrong with
+    /// [`Error::invalid_input`](crate::tokens::Error::invalid_input). By default the
+    /// authentication is given (none).
+    pub fn client_auth_with(
+        mut self,
+        make: impl Fn() -> crate::tokens::Result<ClientAuth> + Send + Sync + 'static,
+    ) -> Self {
+        self.auth = AuthSource::Lazy(Arc::new(make));
+        self
+    }
+
+    /// Whether the client is a robot (a service account) that gets its own tokens with the
+    /// client credentials grant: then [`load_tokens`](NativeClient::load_tokens) and the
+    /// manager run that grant when nothing stored covers a request, and no login is needed.
+    /// The client needs authentication ([`client_auth`](Self::client_auth)). By default no.
+    pub fn client_credentials(mut self, yes: bool) -> Self {
+        self.client_credentials = yes;
         self
     }
 
@@ -354,13 +397,18 @@ impl NativeClientBuilder {
             }
             let (client_id, auth) = (client_id.clone(), auth.clone());
             async move {
+                let auth = match auth {
+                    AuthSource::Given(auth) => auth,
+                    AuthSource::Lazy(make) => make()?,
+                };
                 let issuer = builder.build().await?;
                 Ok(OAuthClient::builder(issuer, client_id)
                     .auth(auth)
                     .audience_parameter(parameter)
                     .build())
             }
-        });
+        })
+        .client_credentials(self.client_credentials);
         let manager = TokenManager::builder(store).client(config.clone()).build();
         Ok(NativeClient {
             manager,
@@ -403,6 +451,8 @@ pub struct LoginOptions {
     device: bool,
     audience: Option<String>,
     query_params: Vec<(String, String)>,
+    redirect_uri: Option<String>,
+    redirect_ports: Vec<u16>,
     timeout: Option<Duration>,
     open_with: Option<OpenFn>,
     on_user_code: Option<UserCodeFn>,
@@ -467,6 +517,24 @@ impl LoginOptions {
         self
     }
 
+    /// The redirect URI registered with the provider, for a provider that accepts no
+    /// other (`http://127.0.0.1:8765/callback`): the browser flow listens on its port and
+    /// sends it exactly; see [`CodeLogin::redirect_uri`](crate::tokens::CodeLogin::redirect_uri).
+    /// By default none: any free loopback port.
+    pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(uri.into());
+        self
+    }
+
+    /// Ports registered with the provider as `http://127.0.0.1:<port>/callback`, tried in
+    /// order until one is free; see
+    /// [`CodeLogin::redirect_ports`](crate::tokens::CodeLogin::redirect_ports). A
+    /// [`redirect_uri`](Self::redirect_uri) wins over them. By default none.
+    pub fn redirect_ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
+        self.redirect_ports = ports.into_iter().collect();
+        self
+    }
+
     /// How long the browser flow waits for the user. By default 10 minutes.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -514,6 +582,8 @@ impl fmt::Debug for LoginOptions {
             .field("device", &self.device)
             .field("audience", &self.audience)
             .field("query_params", &self.query_params)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("redirect_ports", &self.redirect_ports)
             .finish_non_exhaustive()
     }
 }
