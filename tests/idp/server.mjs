@@ -2,7 +2,8 @@
 //
 // Runs panva's OpenID-certified `oidc-provider` on 127.0.0.1 with fixed test
 // clients, auto-login/auto-consent interactions, a device-flow `slow_down`
-// shim, an RFC 8693 token-exchange grant and a few /__test/ counters.
+// shim, an RFC 8693 token-exchange grant, WLCG path-scope down-scoping on
+// refresh, and a few /__test/ counters.
 // See README.md for the fixture, the env knobs and the headless HTTP sequences.
 //
 // stdout carries exactly one line, `ISSUER=http://127.0.0.1:<port>`, printed
@@ -24,6 +25,8 @@ const { default: Provider, errors, interactionPolicy } = await import('oidc-prov
 // Deep imports: oidc-provider 9.13.3 (pinned) has no "exports" map.
 const { default: MemoryAdapter } = await import('oidc-provider/lib/adapters/memory_adapter.js');
 const { default: LRU } = await import('oidc-provider/lib/helpers/lru.js');
+const { default: instance } = await import('oidc-provider/lib/helpers/weak_cache.js');
+const { default: revokeGrant } = await import('oidc-provider/lib/helpers/revoke.js');
 
 // ---------------------------------------------------------------- env knobs
 
@@ -57,6 +60,8 @@ const ROTATE_REFRESH_TOKEN = process.env.ROTATE_REFRESH_TOKEN !== '0';
 const DEFAULT_USER = process.env.DEFAULT_USER || 'test-user';
 const DEVICE_USER = process.env.DEVICE_USER || DEFAULT_USER;
 const PKJWT_JWKS_FILE = process.env.PKJWT_JWKS_FILE || '';
+const EXACT_REDIRECT_URIS = (process.env.EXACT_REDIRECT_URIS || 'http://127.0.0.1:8765/callback')
+  .split(/\s+/).filter(Boolean);
 const EXIT_ON_STDIN_CLOSE = process.env.EXIT_ON_STDIN_CLOSE ?? 'auto';
 const LOG = process.env.LOG === '1';
 
@@ -69,7 +74,10 @@ const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const TT_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token';
 const TT_REFRESH_TOKEN = 'urn:ietf:params:oauth:token-type:refresh_token';
 
-const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+// WLCG storage scopes (WLCG Common JWT Profiles 3.3) a login may ask for. A refresh may
+// ask for any path below them (see "WLCG down-scoping" below).
+const WLCG_SCOPES = ['storage.read:/', 'storage.create:/home', 'storage.modify:/home', 'storage.stage:/'];
+const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', ...WLCG_SCOPES];
 
 // Resource servers (RFC 8707). Keyed by resource indicator.
 const RESOURCE_SERVERS = {
@@ -137,6 +145,24 @@ const clients = [
     redirect_uris: [LOOPBACK_REDIRECT],
   },
 ];
+
+// A client whose provider accepts only the exact redirect URIs it registered, as INDIGO
+// IAM and many CILogon clients do: a web client, so no loopback port is relaxed (RFC 8252
+// 7.3 applies to native clients only). EXACT_REDIRECT_URIS replaces the default one.
+for (const uri of EXACT_REDIRECT_URIS) {
+  if (!/^http:\/\/127\.0\.0\.1:[1-9][0-9]*\//.test(uri)) {
+    log(`EXACT_REDIRECT_URIS: ${JSON.stringify(uri)} is not http://127.0.0.1:<port>/...`);
+    process.exit(2);
+  }
+}
+clients.push({
+  client_id: 'exact-redirect',
+  token_endpoint_auth_method: 'none',
+  application_type: 'web',
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  redirect_uris: EXACT_REDIRECT_URIS,
+});
 
 if (PKJWT_JWKS_FILE) {
   let jwks;
@@ -495,6 +521,113 @@ provider.registerGrantType(TOKEN_EXCHANGE_GRANT, tokenExchangeHandler, [
   'subject_token', 'subject_token_type', 'actor_token', 'actor_token_type',
   'requested_token_type', 'resource', 'audience', 'scope',
 ]);
+
+// ---------------------------------------------------------------- WLCG down-scoping
+// The WLCG JWT profile: `storage.read:/` grants `storage.read:/sub/dir`. Upstream refreshes
+// only for scopes the refresh token holds character for character; a refresh asking for a
+// path below one it holds gets an access token with exactly the scopes asked for (as INDIGO
+// IAM does). Anything else goes to upstream's handler unchanged.
+
+const PATH_AUTHZ = new Set(['storage.read', 'storage.create', 'storage.modify', 'storage.stage', 'read', 'write']);
+
+function pathScope(scope) {
+  const colon = scope.indexOf(':');
+  if (colon < 0) return undefined;
+  const authz = scope.slice(0, colon);
+  const path = scope.slice(colon + 1);
+  if (!PATH_AUTHZ.has(authz) || !path.startsWith('/')) return undefined;
+  // eslint-disable-next-line no-control-regex
+  if (/[%\\?#\x00-\x1f\x7f]/.test(path)) return undefined;
+  const trimmed = path.replace(/\/+$/, '') || '/';
+  if (trimmed !== '/' && trimmed.slice(1).split('/').some((s) => s === '' || s === '.' || s === '..')) {
+    return undefined;
+  }
+  return [authz, trimmed];
+}
+
+function wlcgGrants(held, wanted) {
+  if (held === wanted) return true;
+  const h = pathScope(held);
+  const w = pathScope(wanted);
+  if (!h || !w || h[0] !== w[0]) return false;
+  return h[1] === '/' || w[1] === h[1] || w[1].startsWith(`${h[1]}/`);
+}
+
+async function downscopedRefresh(ctx, refreshToken, scopes) {
+  const { client } = ctx.oidc;
+  if (refreshToken.clientId !== client.clientId) throw new errors.InvalidGrant('client mismatch');
+  if (refreshToken.isExpired) throw new errors.InvalidGrant('refresh token is expired');
+  const grant = await provider.Grant.find(refreshToken.grantId);
+  if (!grant || grant.clientId !== client.clientId) throw new errors.InvalidGrant('grant not found');
+  if (refreshToken.consumed) {
+    await Promise.all([refreshToken.destroy(), revokeGrant(ctx, refreshToken.grantId)]);
+    throw new errors.InvalidGrant('refresh token already used');
+  }
+  let refreshTokenValue = ctx.oidc.params.refresh_token;
+  if (ROTATE_REFRESH_TOKEN) {
+    await refreshToken.consume();
+    const rotated = new provider.RefreshToken({
+      accountId: refreshToken.accountId,
+      acr: refreshToken.acr,
+      amr: refreshToken.amr,
+      authTime: refreshToken.authTime,
+      claims: refreshToken.claims,
+      client,
+      expiresWithSession: refreshToken.expiresWithSession,
+      iiat: refreshToken.iiat,
+      grantId: refreshToken.grantId,
+      gty: refreshToken.gty,
+      nonce: refreshToken.nonce,
+      resource: refreshToken.resource,
+      rotations: typeof refreshToken.rotations === 'number' ? refreshToken.rotations + 1 : 1,
+      scope: refreshToken.scope,
+      sessionUid: refreshToken.sessionUid,
+      sid: refreshToken.sid,
+    });
+    refreshTokenValue = await rotated.save();
+  }
+  const at = new provider.AccessToken({
+    accountId: refreshToken.accountId,
+    claims: refreshToken.claims,
+    client,
+    expiresWithSession: refreshToken.expiresWithSession,
+    grantId: refreshToken.grantId,
+    gty: 'refresh_token',
+    scope: scopes.join(' '),
+    sessionUid: refreshToken.sessionUid,
+    sid: refreshToken.sid,
+  });
+  const accessToken = await at.save();
+  ctx.body = {
+    access_token: accessToken,
+    token_type: 'Bearer',
+    expires_in: at.expiration,
+    scope: at.scope,
+    refresh_token: refreshTokenValue,
+  };
+}
+
+{
+  const handlers = instance(provider).grantTypeHandlers;
+  const upstreamRefresh = handlers.get('refresh_token');
+  handlers.set('refresh_token', async (ctx) => {
+    const scopes = [...new Set(String(ctx.oidc.params.scope || '').split(' ').filter(Boolean))];
+    const value = ctx.oidc.params.refresh_token;
+    const refreshToken = scopes.length && value
+      ? await provider.RefreshToken.find(value, { ignoreExpiration: true })
+      : undefined;
+    const held = refreshToken ? [...refreshToken.scopes] : [];
+    const below = scopes.filter((s) => !held.includes(s));
+    if (
+      !refreshToken
+      || below.length === 0
+      || !below.every((s) => held.some((h) => wlcgGrants(h, s)))
+    ) {
+      return upstreamRefresh(ctx);
+    }
+    return downscopedRefresh(ctx, refreshToken, scopes);
+  });
+}
 
 // ---------------------------------------------------------------- test counters
 
