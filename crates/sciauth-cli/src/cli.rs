@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -57,8 +57,15 @@ pub(crate) enum Command {
     Login(LoginArgs),
     /// Print a valid access token (refreshed if needed) on stdout, and nothing else.
     Token(TokenArgs),
-    /// Exchange the profile's token for one with fewer scopes or another audience (RFC 8693).
+    /// Exchange the profile's token for one with fewer scopes or another audience, or for a
+    /// refresh token (FTS-style delegation; RFC 8693).
     Exchange(ExchangeArgs),
+    /// Decode a JWT (header, claims, times, lifetime left); with --verify, check it against
+    /// the profile's issuer. Every value is shown escaped: a token is untrusted input.
+    Inspect(InspectArgs),
+    /// Check the profile's identity provider: discovery, keys, grants, PKCE, tokens,
+    /// rotation, exchange, revocation, introspection (pass/warn/fail; exit 1 on a failure).
+    Check(CheckArgs),
     /// Revoke the profile's tokens at the provider and delete them.
     Logout,
     /// List the profiles and their tokens (never the tokens themselves).
@@ -102,6 +109,19 @@ pub(crate) struct LoginArgs {
     /// Log in even if stored tokens cover the scopes.
     #[arg(long)]
     pub(crate) force: bool,
+
+    /// An extra parameter for the authorization request, e.g. `idphint=https://idp.example.org`
+    /// for CILogon (repeatable; overrides the profile's login_params of the same name).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = name_value)]
+    pub(crate) params: Vec<(String, String)>,
+}
+
+/// `NAME=VALUE`, with a name.
+fn name_value(given: &str) -> Result<(String, String), String> {
+    match given.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err("expected NAME=VALUE".to_owned()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +147,14 @@ pub(crate) struct TokenArgs {
     /// $XDG_RUNTIME_DIR/bt_u$UID, else /tmp/bt_u$UID; 0600) instead of printing it.
     #[arg(long)]
     pub(crate) write_discovery: bool,
+
+    /// With --write-discovery: keep the file fresh until killed, for long jobs (HTCondor,
+    /// xrootd, gfal, davix, notebooks). The token is renewed ahead of expiry and the file
+    /// rewritten atomically, one line on stderr per renewal; a provider that is down is
+    /// retried with backoff; a grant that is gone ends it with the login-required or refused
+    /// exit code.
+    #[arg(long, requires = "write_discovery", conflicts_with = "service")]
+    pub(crate) watch: bool,
 
     /// Get the token from the sciauth token service at this URL (`sciauth serve`) instead
     /// of the profile's provider. The call is authenticated with $SCIAUTH_SERVICE_BEARER, or
@@ -157,7 +185,59 @@ pub(crate) struct ExchangeArgs {
     #[arg(long, value_name = "AUDIENCE")]
     pub(crate) audience: Option<String>,
 
-    /// Print the new token with its expiry, scopes and audience as JSON.
+    /// The kind of token wanted: an access token (the default), or a refresh token that the
+    /// exchanging client keeps using on the user's behalf (FTS). A refresh token is printed
+    /// instead of the access token.
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub(crate) requested_token_type: Option<RequestedTokenType>,
+
+    /// Exchange the access token read from stdin (`-`) instead of the profile's own. Only
+    /// `-`: a token on the command line is visible to every user of the machine.
+    #[arg(long, value_name = "-")]
+    pub(crate) subject_token: Option<String>,
+
+    /// Print the new token(s) with expiry, scopes, audience and token type as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// RFC 8693's `requested_token_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub(crate) enum RequestedTokenType {
+    AccessToken,
+    RefreshToken,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InspectArgs {
+    /// The token: a JWT, or `-` to read it from stdin (default: the profile's access token,
+    /// as `sciauth token` gives it).
+    #[arg(value_name = "TOKEN | -")]
+    pub(crate) token: Option<String>,
+
+    /// Verify the signature against the profile's issuer (its JWKS), and iss, aud and the
+    /// times; exits 5 when the token does not verify.
+    #[arg(long)]
+    pub(crate) verify: bool,
+
+    /// With --verify: the audience the token must be for (default: the profile's).
+    #[arg(long, value_name = "AUDIENCE", requires = "verify")]
+    pub(crate) audience: Option<String>,
+
+    /// With --verify: accept access tokens typed `JWT` or untyped (INDIGO IAM, Keycloak)
+    /// instead of `at+jwt` (RFC 9068).
+    #[arg(long, requires = "verify")]
+    pub(crate) plain_jwt: bool,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Print JSON (one object per check) instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
 }

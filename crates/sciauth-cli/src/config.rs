@@ -12,6 +12,14 @@
 //! audience = "https://se.example.org"
 //! audience_parameter = "audience"                        # or "resource" (RFC 8707), "omit"
 //!
+//! [profiles.robot]                                       # a service account: no login
+//! issuer = "https://iam.example.org/"
+//! client_id = "fts-submitter"
+//! grant = "client_credentials"
+//! client_auth = "private_key_jwt"                        # or a secret, "basic" or "post"
+//! client_key_file = "robot.pem"
+//! client_key_alg = "ES256"
+//!
 //! [profiles.rucio]
 //! kind = "rucio"
 //! rucio_cfg = "/opt/rucio/etc/rucio.cfg"                 # optional; explicit keys override it
@@ -20,14 +28,18 @@
 //!
 //! Secrets never sit in the file by default: `client_secret` (and a Rucio `password`) is
 //! refused unless the profile also says `allow_inline_secret = true`, and then a warning is
-//! printed each time. Unknown keys are errors, so that a typo does not pass silently.
-//! Relative paths are relative to the file's directory; `~/` is the home directory.
+//! printed each time. Secret and key files are read only when a grant is about to run
+//! ([`ClientAuthPlan`]). Unknown keys are errors, so that a typo does not pass silently;
+//! keys that do not go together (a key file with a secret, login keys on a robot) are errors
+//! when the file is read. Relative paths are relative to the file's directory; `~/` is the
+//! home directory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sciauth::credentials::secrecy::SecretString;
-use sciauth::credentials::text::{line_column, serde_message};
+use sciauth::credentials::text::{line_column, printable, serde_message};
+use sciauth::tokens::{Algorithm, ClientAuth, PrivateKeyJwt};
 use serde::Deserialize;
 
 use crate::failure::{CliResult, Failure};
@@ -57,9 +69,19 @@ pub(crate) struct OidcProfile {
     client_secret: Option<Inline>,
     #[serde(default)]
     allow_inline_secret: bool,
-    /// How the secret is sent: `basic` (client_secret_basic, the default) or `post`.
+    /// How the client authenticates: with its secret, `basic` (client_secret_basic, the
+    /// default) or `post`; or with its key, `private_key_jwt` (RFC 7523).
     #[serde(default)]
     pub(crate) client_auth: ClientAuthStyle,
+    /// For `private_key_jwt`: the PEM private key, its algorithm (default RS256) and the
+    /// `kid` the provider knows it by.
+    client_key_file: Option<PathBuf>,
+    client_key_alg: Option<String>,
+    client_key_id: Option<String>,
+    /// How tokens are got: a person logs in (`login`, the default), or the client gets its
+    /// own (`client_credentials`: a robot or service account).
+    #[serde(default)]
+    pub(crate) grant: GrantStyle,
     #[serde(default)]
     pub(crate) scopes: Vec<String>,
     pub(crate) audience: Option<String>,
@@ -70,6 +92,16 @@ pub(crate) struct OidcProfile {
     pub(crate) account: Option<String>,
     /// The login flow when the command line names none.
     pub(crate) login: Option<LoginFlow>,
+    /// The redirect URI registered with the provider, for the browser flow.
+    pub(crate) redirect_uri: Option<String>,
+    /// Loopback ports registered with the provider, tried in order.
+    #[serde(default)]
+    pub(crate) redirect_ports: Vec<u16>,
+    /// Extra parameters of the authorization request (CILogon's `idphint`, `skin`).
+    #[serde(default)]
+    pub(crate) login_params: BTreeMap<String, String>,
+    /// Another oidc profile whose client runs `sciauth exchange` (FTS's own client).
+    pub(crate) exchange_client: Option<String>,
 }
 
 /// A profile of kind `rucio`: a `rucio.cfg` (the file named, else the one the Rucio client
@@ -115,11 +147,20 @@ impl std::fmt::Debug for Inline {
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum ClientAuthStyle {
     #[default]
     Basic,
     Post,
+    PrivateKeyJwt,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum GrantStyle {
+    #[default]
+    Login,
+    ClientCredentials,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -199,7 +240,13 @@ impl Config {
             let wrong =
                 |e: toml::de::Error| bad(format!("profile {name}: {}", serde_message(e.message())));
             let profile = match kind.as_str() {
-                "oidc" => Profile::Oidc(table.try_into().map_err(wrong)?),
+                "oidc" => {
+                    let profile: OidcProfile = table.try_into().map_err(wrong)?;
+                    profile
+                        .check()
+                        .map_err(|what| bad(format!("profile {name}: {what}")))?;
+                    Profile::Oidc(profile)
+                }
                 "rucio" => Profile::Rucio(table.try_into().map_err(wrong)?),
                 other => {
                     return Err(bad(format!(
@@ -213,6 +260,24 @@ impl Config {
             && !profiles.contains_key(default)
         {
             return Err(bad(format!("default_profile {default:?} is not a profile")));
+        }
+        for (name, profile) in &profiles {
+            let Profile::Oidc(OidcProfile {
+                exchange_client: Some(other),
+                ..
+            }) = profile
+            else {
+                continue;
+            };
+            match profiles.get(other) {
+                Some(Profile::Oidc(_)) if other != name => {}
+                _ => {
+                    return Err(bad(format!(
+                        "profile {name}: exchange_client {:?} must name another oidc profile",
+                        printable(other, 200)
+                    )));
+                }
+            }
         }
         Ok(Self {
             path,
@@ -273,14 +338,121 @@ impl Config {
     }
 }
 
+/// The asymmetric algorithms `private_key_jwt` signs with.
+const KEY_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
 impl OidcProfile {
-    /// The client secret from its file or variable; `None` for a public client.
-    pub(crate) fn client_secret(
+    /// Whether this is a robot (client credentials) profile, which needs no login.
+    pub(crate) fn is_robot(&self) -> bool {
+        self.grant == GrantStyle::ClientCredentials
+    }
+
+    /// The keys that must or must not go together, checked when the file is read (no file
+    /// is opened): what is wrong, without the profile's name.
+    fn check(&self) -> Result<(), String> {
+        let has_secret = self.client_secret_file.is_some()
+            || self.client_secret_env.is_some()
+            || self.client_secret.is_some();
+        let key_keys = [
+            ("client_key_alg", self.client_key_alg.is_some()),
+            ("client_key_id", self.client_key_id.is_some()),
+        ];
+        if self.client_auth == ClientAuthStyle::PrivateKeyJwt {
+            if self.client_key_file.is_none() {
+                return Err(
+                    "client_auth = \"private_key_jwt\" needs client_key_file = \"PATH\" (a PEM \
+                     private key)"
+                        .to_owned(),
+                );
+            }
+            if has_secret {
+                return Err(
+                    "client_auth = \"private_key_jwt\" signs with client_key_file; remove the \
+                     client secret"
+                        .to_owned(),
+                );
+            }
+            if let Some(alg) = &self.client_key_alg
+                && !KEY_ALGORITHMS.contains(&alg.as_str())
+            {
+                return Err(format!(
+                    "client_key_alg {:?} is not one private_key_jwt signs with ({})",
+                    printable(alg, 50),
+                    KEY_ALGORITHMS.join(", ")
+                ));
+            }
+        } else if let Some((key, _)) =
+            std::iter::once(("client_key_file", self.client_key_file.is_some()))
+                .chain(key_keys)
+                .find(|(_, given)| *given)
+        {
+            return Err(format!(
+                "{key} is for client_auth = \"private_key_jwt\"; add that, or remove {key}"
+            ));
+        }
+        if self.is_robot() {
+            if !has_secret && self.client_auth != ClientAuthStyle::PrivateKeyJwt {
+                return Err(
+                    "grant = \"client_credentials\" (a robot account) needs the client's \
+                     credentials: client_secret_file, client_secret_env, or client_auth = \
+                     \"private_key_jwt\" with client_key_file"
+                        .to_owned(),
+                );
+            }
+            let login_keys = [
+                ("login", self.login.is_some()),
+                ("redirect_uri", self.redirect_uri.is_some()),
+                ("redirect_ports", !self.redirect_ports.is_empty()),
+                ("login_params", !self.login_params.is_empty()),
+            ];
+            if let Some((key, _)) = login_keys.iter().find(|(_, given)| *given) {
+                return Err(format!(
+                    "{key} is for logins, and a grant = \"client_credentials\" profile never \
+                     logs in; remove it"
+                ));
+            }
+        }
+        if self.redirect_uri.is_some() && !self.redirect_ports.is_empty() {
+            return Err("give redirect_uri or redirect_ports, not both".to_owned());
+        }
+        if self.redirect_ports.contains(&0) {
+            return Err("redirect_ports are ports from 1 to 65535".to_owned());
+        }
+        Ok(())
+    }
+
+    /// How the client will authenticate, checked now (an inline secret refused, a variable
+    /// that is not set), read only when [`ClientAuthPlan::make`] runs; `None` for a public
+    /// client.
+    pub(crate) fn client_auth_plan(
         &self,
         config: &Config,
         name: &str,
-    ) -> CliResult<Option<SecretString>> {
-        secret(
+    ) -> CliResult<Option<ClientAuthPlan>> {
+        let profile = name.to_owned();
+        if self.client_auth == ClientAuthStyle::PrivateKeyJwt {
+            let Some(file) = &self.client_key_file else {
+                return Ok(None);
+            };
+            let algorithm = self.client_key_alg.as_deref().unwrap_or("RS256");
+            let algorithm = algorithm.parse::<Algorithm>().map_err(|_| {
+                Failure::config(format!(
+                    "profile {name}: client_key_alg {:?} is not an algorithm",
+                    printable(algorithm, 50)
+                ))
+            })?;
+            return Ok(Some(ClientAuthPlan {
+                profile,
+                how: How::Key {
+                    path: config.resolve(file),
+                    algorithm,
+                    key_id: self.client_key_id.clone(),
+                },
+            }));
+        }
+        let source = secret_source(
             config,
             name,
             "client_secret",
@@ -288,7 +460,36 @@ impl OidcProfile {
             self.client_secret_env.as_deref(),
             self.client_secret.as_ref(),
             self.allow_inline_secret,
-        )
+        )?;
+        Ok(source.map(|source| ClientAuthPlan {
+            profile,
+            how: How::Secret {
+                source,
+                post: self.client_auth == ClientAuthStyle::Post,
+            },
+        }))
+    }
+
+    /// The client secret from its file or variable, read now; `None` for a public client or
+    /// one with a key.
+    #[cfg(test)]
+    pub(crate) fn client_secret(
+        &self,
+        config: &Config,
+        name: &str,
+    ) -> CliResult<Option<SecretString>> {
+        let source = secret_source(
+            config,
+            name,
+            "client_secret",
+            self.client_secret_file.as_deref(),
+            self.client_secret_env.as_deref(),
+            self.client_secret.as_ref(),
+            self.allow_inline_secret,
+        )?;
+        source
+            .map(|s| s.read(name, "client_secret").map_err(Failure::config))
+            .transpose()
     }
 
     /// The token store's directory, if the profile names one.
@@ -303,7 +504,7 @@ impl RucioProfile {
     }
 
     pub(crate) fn password(&self, config: &Config, name: &str) -> CliResult<Option<SecretString>> {
-        secret(
+        let source = secret_source(
             config,
             name,
             "password",
@@ -311,7 +512,10 @@ impl RucioProfile {
             self.password_env.as_deref(),
             self.password.as_ref(),
             self.allow_inline_secret,
-        )
+        )?;
+        source
+            .map(|s| s.read(name, "password").map_err(Failure::config))
+            .transpose()
     }
 
     /// A path setting, resolved.
@@ -338,9 +542,123 @@ pub(crate) enum RucioPath {
     CacheDir,
 }
 
-/// A secret from a file (first line, trimmed), an environment variable, or (only when
-/// allowed, with a warning) the configuration itself.
-fn secret(
+/// How a profile's client will authenticate, with nothing read yet: made into a
+/// `ClientAuth` by [`make`](Self::make) when a grant is about to run (the facade calls it
+/// from the lazy client), so that a run answered from the store opens no secret or key file.
+#[derive(Clone)]
+pub(crate) struct ClientAuthPlan {
+    profile: String,
+    how: How,
+}
+
+#[derive(Clone)]
+enum How {
+    Secret {
+        source: SecretSource,
+        post: bool,
+    },
+    Key {
+        path: PathBuf,
+        algorithm: Algorithm,
+        key_id: Option<String>,
+    },
+}
+
+/// Where a secret is: a file (its first line, trimmed), a variable, or the configuration.
+#[derive(Clone)]
+enum SecretSource {
+    File(PathBuf),
+    Env(String),
+    Inline(SecretString),
+}
+
+impl ClientAuthPlan {
+    /// Reads the secret or the key and makes the client authentication.
+    pub(crate) fn make(&self) -> sciauth::tokens::Result<ClientAuth> {
+        let name = &self.profile;
+        match &self.how {
+            How::Secret { source, post } => {
+                let secret = source
+                    .read(name, "client_secret")
+                    .map_err(sciauth::tokens::Error::invalid_input)?;
+                Ok(if *post {
+                    ClientAuth::secret_post(secret)
+                } else {
+                    ClientAuth::secret_basic(secret)
+                })
+            }
+            How::Key {
+                path,
+                algorithm,
+                key_id,
+            } => {
+                let key = PrivateKeyJwt::from_pem_file(path, *algorithm).map_err(|e| {
+                    let mut message = format!("profile {name}: client_key_file: {e}");
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(cause) = source {
+                        message.push_str(&format!(": {cause}"));
+                        source = cause.source();
+                    }
+                    sciauth::tokens::Error::invalid_input(message)
+                })?;
+                Ok(ClientAuth::private_key_jwt(match key_id {
+                    Some(kid) => key.key_id(kid),
+                    None => key,
+                }))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientAuthPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let how = match &self.how {
+            How::Secret { post: false, .. } => "client_secret_basic",
+            How::Secret { post: true, .. } => "client_secret_post",
+            How::Key { .. } => "private_key_jwt",
+        };
+        f.debug_struct("ClientAuthPlan")
+            .field("profile", &self.profile)
+            .field("how", &how)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretSource {
+    /// The secret, or what is wrong (without it).
+    fn read(&self, profile: &str, key: &str) -> Result<SecretString, String> {
+        match self {
+            Self::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    format!(
+                        "profile {profile}: cannot read {key}_file {}: {e}",
+                        path.display()
+                    )
+                })?;
+                let value = text.lines().next().unwrap_or_default().trim();
+                if value.is_empty() {
+                    return Err(format!(
+                        "profile {profile}: {key}_file {} is empty",
+                        path.display()
+                    ));
+                }
+                Ok(SecretString::from(value.to_owned()))
+            }
+            Self::Env(var) => match std::env::var(var) {
+                Ok(value) if !value.is_empty() => Ok(SecretString::from(value)),
+                _ => Err(format!(
+                    "profile {profile}: {key}_env names {var}, which is not set"
+                )),
+            },
+            Self::Inline(value) => Ok(value.clone()),
+        }
+    }
+}
+
+/// Where a secret comes from: a file (first line, trimmed), an environment variable, or
+/// (only when allowed, with a warning) the configuration itself. Nothing is read here; a
+/// variable that is not set, or a secret written in the file, is refused now.
+fn secret_source(
     config: &Config,
     profile: &str,
     key: &str,
@@ -348,7 +666,7 @@ fn secret(
     env: Option<&str>,
     inline: Option<&Inline>,
     allow_inline: bool,
-) -> CliResult<Option<SecretString>> {
+) -> CliResult<Option<SecretSource>> {
     let given = [file.is_some(), env.is_some(), inline.is_some()];
     if given.iter().filter(|g| **g).count() > 1 {
         return Err(Failure::config(format!(
@@ -356,25 +674,11 @@ fn secret(
         )));
     }
     if let Some(file) = file {
-        let path = config.resolve(file);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Failure::config(format!(
-                "profile {profile}: cannot read {key}_file {}: {e}",
-                path.display()
-            ))
-        })?;
-        let value = text.lines().next().unwrap_or_default().trim();
-        if value.is_empty() {
-            return Err(Failure::config(format!(
-                "profile {profile}: {key}_file {} is empty",
-                path.display()
-            )));
-        }
-        return Ok(Some(SecretString::from(value.to_owned())));
+        return Ok(Some(SecretSource::File(config.resolve(file))));
     }
     if let Some(var) = env {
-        return match std::env::var(var) {
-            Ok(value) if !value.is_empty() => Ok(Some(SecretString::from(value))),
+        return match std::env::var_os(var) {
+            Some(value) if !value.is_empty() => Ok(Some(SecretSource::Env(var.to_owned()))),
             _ => Err(Failure::config(format!(
                 "profile {profile}: {key}_env names {var}, which is not set"
             ))
@@ -398,7 +702,7 @@ fn secret(
              the file has it",
             config.path.display()
         );
-        return Ok(Some(value.clone()));
+        return Ok(Some(SecretSource::Inline(value.clone())));
     }
     Ok(None)
 }
@@ -525,6 +829,107 @@ mod tests {
             .unwrap_err();
         assert!(!error.message.contains('\u{1b}'), "{error:?}");
         assert!(error.message.contains("k\\x1b[2J"), "{error:?}");
+    }
+
+    #[test]
+    fn robot_key_and_redirect_keys_must_go_together() {
+        let profile = |keys: &str| {
+            parse(&format!(
+                "[profiles.r]\nissuer = \"https://i\"\nclient_id = \"c\"\n{keys}\n"
+            ))
+        };
+        let refused = [
+            (
+                "grant = \"client_credentials\"",
+                "needs the client's credentials",
+            ),
+            ("client_auth = \"private_key_jwt\"", "needs client_key_file"),
+            (
+                "client_auth = \"private_key_jwt\"\nclient_key_file = \"k.pem\"\nclient_secret_env = \"S\"",
+                "remove the client secret",
+            ),
+            (
+                "client_auth = \"private_key_jwt\"\nclient_key_file = \"k.pem\"\nclient_key_alg = \"HS256\"",
+                "not one private_key_jwt signs with",
+            ),
+            (
+                "client_key_file = \"k.pem\"",
+                "is for client_auth = \"private_key_jwt\"",
+            ),
+            ("client_key_id = \"k1\"", "client_key_id is for"),
+            (
+                "grant = \"client_credentials\"\nclient_secret_env = \"S\"\nlogin = \"device\"",
+                "login is for logins",
+            ),
+            (
+                "grant = \"client_credentials\"\nclient_secret_env = \"S\"\nredirect_ports = [4242]",
+                "redirect_ports is for logins",
+            ),
+            (
+                "redirect_uri = \"http://127.0.0.1:1/cb\"\nredirect_ports = [4242]",
+                "not both",
+            ),
+            ("redirect_ports = [0]", "from 1 to 65535"),
+            (
+                "grant = \"robot\"",
+                "expected `login` or `client_credentials`",
+            ),
+            ("exchange_client = \"nope\"", "another oidc profile"),
+            ("exchange_client = \"r\"", "another oidc profile"),
+        ];
+        for (keys, why) in refused {
+            let error = profile(keys).unwrap_err();
+            assert!(
+                error.message.contains("profile r") && error.message.contains(why),
+                "{keys}: {error:?}"
+            );
+        }
+        for keys in [
+            "grant = \"client_credentials\"\nclient_secret_file = \"s\"\nclient_auth = \"post\"",
+            "grant = \"client_credentials\"\nclient_auth = \"private_key_jwt\"\nclient_key_file = \"k.pem\"\nclient_key_alg = \"ES256\"\nclient_key_id = \"k1\"",
+            "redirect_ports = [4242, 8080]\nlogin_params = { idphint = \"https://idp.example.org\" }",
+            "redirect_uri = \"http://127.0.0.1:8765/callback\"",
+        ] {
+            let config = profile(keys).unwrap_or_else(|e| panic!("{keys}: {e:?}"));
+            let (_, Profile::Oidc(oidc)) = config.select(None).unwrap() else {
+                unreachable!("oidc")
+            };
+            // No file is read when the plan is made.
+            let plan = oidc.client_auth_plan(&config, "r").unwrap();
+            assert_eq!(plan.is_some(), oidc.is_robot(), "{keys}");
+        }
+    }
+
+    #[test]
+    fn secrets_and_keys_are_read_when_made_and_never_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s"), "s3cret-value\n").unwrap();
+        std::fs::write(dir.path().join("k.pem"), "not a key s3cret-value").unwrap();
+        let config = Config::parse(
+            "[profiles.a]\nissuer = \"https://i\"\nclient_id = \"c\"\nclient_secret_file = \"s\"\n\
+             [profiles.b]\nissuer = \"https://i\"\nclient_id = \"c\"\nclient_auth = \"private_key_jwt\"\nclient_key_file = \"k.pem\"\n\
+             [profiles.c]\nissuer = \"https://i\"\nclient_id = \"c\"\nclient_secret_file = \"missing\"\n",
+            dir.path().join("config.toml"),
+        )
+        .unwrap();
+        let plan = |name: &str| {
+            let (_, Profile::Oidc(profile)) = config.select(Some(name)).unwrap() else {
+                unreachable!("oidc")
+            };
+            profile.client_auth_plan(&config, name).unwrap().unwrap()
+        };
+        let auth = plan("a").make().unwrap();
+        assert_eq!(auth.method_name(), "client_secret_basic");
+        assert!(!format!("{auth:?}{:?}", plan("a")).contains("s3cret-value"));
+        let error = plan("b").make().unwrap_err();
+        assert!(
+            error.to_string().contains("profile b: client_key_file"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("s3cret-value"), "{error}");
+        // A missing file is found when the plan is made, not before.
+        let error = plan("c").make().unwrap_err();
+        assert!(error.to_string().contains("missing"), "{error}");
     }
 
     #[test]

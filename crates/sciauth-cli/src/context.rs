@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use sciauth::NativeClient;
 use sciauth::rucio::{AuthMethod, Environment, RucioClient, RucioConfig};
-use sciauth::tokens::{AudienceParameter, ClientAuth, FileStore, TokenRequest};
+use sciauth::tokens::{AudienceParameter, FileStore, TokenRequest};
 
 use crate::cli::ProfileSelection;
-use crate::config::{
-    AudienceStyle, ClientAuthStyle, Config, OidcProfile, Profile, RucioPath, RucioProfile,
-};
+use crate::config::{AudienceStyle, Config, OidcProfile, Profile, RucioPath, RucioProfile};
 use crate::failure::{CliResult, Failure};
 
 /// The configuration (if there is a file) and the profile the command line chose.
@@ -78,6 +76,11 @@ impl Context {
             }),
             Profile::Rucio(_) => None,
         })
+    }
+
+    /// The chosen profile's name and settings, without a client.
+    pub(crate) fn selected(&self) -> CliResult<(&str, &Profile)> {
+        self.config()?.select(self.profile.as_deref())
     }
 
     /// The chosen profile, with its client.
@@ -172,8 +175,9 @@ impl Context {
     }
 }
 
-/// The `NativeClient` of an oidc profile: its store, lazy client (no discovery until a grant
-/// runs), account, scopes and audience.
+/// The `NativeClient` of an oidc profile: its store, lazy client (no discovery, and no
+/// secret or key file read, until a grant runs), account, scopes and audience; a robot
+/// profile's client runs the client credentials grant.
 pub(crate) fn native_client(
     config: &Config,
     name: &str,
@@ -182,8 +186,9 @@ pub(crate) fn native_client(
     make_native_client(config, name, profile, true)
 }
 
-/// The `NativeClient` of an oidc profile for answering from its store only: the client
-/// secret is not read (no grant will run), so a cached `sciauth token` opens no secret file.
+/// The `NativeClient` of an oidc profile for answering from its store only: no client
+/// authentication at all (no grant will run), so a cached `sciauth token` neither opens a
+/// secret or key file nor looks at a secret's variable.
 pub(crate) fn store_client(
     config: &Config,
     name: &str,
@@ -215,11 +220,11 @@ fn make_native_client(
     }
     if !with_secret {
         // No grant runs: no client authentication needed.
-    } else if let Some(secret) = profile.client_secret(config, name)? {
-        builder = builder.client_auth(match profile.client_auth {
-            ClientAuthStyle::Basic => ClientAuth::secret_basic(secret),
-            ClientAuthStyle::Post => ClientAuth::secret_post(secret),
-        });
+    } else if let Some(plan) = profile.client_auth_plan(config, name)? {
+        // Read when the first grant runs, not now.
+        builder = builder
+            .client_auth_with(move || plan.make())
+            .client_credentials(profile.is_robot());
     }
     if let Some(dir) = profile.store_dir(config) {
         builder = builder.store(FileStore::open(dir)?);

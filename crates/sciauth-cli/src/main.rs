@@ -70,6 +70,8 @@ async fn run(cli: Cli, loaded: Option<Context>) -> CliResult {
         Command::Login(args) => commands::login::run(&context()?, args).await,
         Command::Token(args) => commands::token::run(&context()?, args).await,
         Command::Exchange(args) => commands::exchange::run(&context()?, args).await,
+        Command::Inspect(args) => commands::inspect::run(&context()?, args).await,
+        Command::Check(args) => commands::check::run(&context()?, args).await,
         Command::Logout => commands::logout::run(&context()?).await,
         Command::List(args) => commands::list::run(&context()?, args).await,
         Command::Jwt(args) => commands::jwt::run(args).await,

@@ -94,6 +94,32 @@ impl Issuer {
     ) -> Result<DecodingKey> {
         self.inner.jwks.key_for(&self.inner.http, kid, alg).await
     }
+
+    /// The provider's signing keys that validation can use, fetched from its JWKS now: each
+    /// key's `kid` and `alg` as the provider wrote them (untrusted text: escape it before
+    /// showing it). Keys for encryption, of unknown types or that do not parse are left out;
+    /// an empty list means no signature of this provider can be checked. For checking a
+    /// provider (`sciauth check`); validation fetches keys by itself.
+    pub async fn signing_keys(&self) -> Result<Vec<SigningKeyInfo>> {
+        Ok(self
+            .inner
+            .jwks
+            .fetch_now(&self.inner.http)
+            .await?
+            .into_iter()
+            .map(|(kid, alg)| SigningKeyInfo { kid, alg })
+            .collect())
+    }
+}
+
+/// A usable signing key of a provider, as [`Issuer::signing_keys`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SigningKeyInfo {
+    /// The key's `kid`, if it has one.
+    pub kid: Option<String>,
+    /// The key's `alg`, if it names one.
+    pub alg: Option<String>,
 }
 
 impl fmt::Debug for Issuer {

@@ -127,6 +127,21 @@ impl JwksCache {
         })
     }
 
+    /// The usable signing keys (`kid`, `alg`) of the key set, fetched now (unless a recent
+    /// failure says the provider is still down).
+    pub(crate) async fn fetch_now(
+        &self,
+        http: &Http,
+    ) -> Result<Vec<(Option<String>, Option<String>)>> {
+        let mut state = self.fetch.lock().await;
+        let set = self.fetch_locked(&mut state, http).await?;
+        Ok(set
+            .keys
+            .iter()
+            .map(|key| (key.kid.clone(), key.alg.clone()))
+            .collect())
+    }
+
     /// Fetches unless someone else replaced generation `seen` meanwhile.
     async fn fetch_if_unchanged(&self, http: &Http, seen: Option<u64>) -> Result<Arc<KeySet>> {
         let mut state = self.fetch.lock().await;

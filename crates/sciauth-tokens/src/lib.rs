@@ -78,7 +78,7 @@ pub use crate::grant::exchange::TokenExchange;
 pub use crate::grant::refresh::Refresh;
 pub use crate::grant::revocation::{Introspection, TokenTypeHint};
 pub use crate::id_token::IdTokenClaims;
-pub use crate::issuer::{Issuer, IssuerBuilder, LazyIssuer, is_cleartext_remote};
+pub use crate::issuer::{Issuer, IssuerBuilder, LazyIssuer, SigningKeyInfo, is_cleartext_remote};
 pub use crate::manager::request::DEFAULT_MIN_VALID;
 pub use crate::manager::{
     ClientConfig, DEFAULT_UNKNOWN_LIFETIME, Logout, TokenCredential, TokenManager,

@@ -1,5 +1,6 @@
 //! `sciauth login`: the device flow (a code to enter on any device, with a spinner while the
-//! provider waits) or the browser flow (loopback redirect; a pasted address over SSH).
+//! provider waits) or the browser flow (loopback redirect, on a registered URI or port where
+//! the provider demands one; a pasted address over SSH). A robot profile needs none.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::time::{Duration, Instant};
@@ -24,6 +25,13 @@ pub(crate) async fn run(context: &Context, args: LoginArgs) -> CliResult {
             "a Rucio profile logs in by itself at its first request; try `sciauth rucio whoami`",
         ));
     };
+    if profile.is_robot() {
+        eprintln!(
+            "Profile {name} is a robot account (grant = \"client_credentials\"): it needs no \
+             login. `sciauth token` gets its token with the client's own credentials."
+        );
+        return Ok(());
+    }
     let device = if args.device {
         true
     } else if args.browser {
@@ -53,6 +61,17 @@ pub(crate) async fn run(context: &Context, args: LoginArgs) -> CliResult {
         .refresh_tokens(scopes.iter().any(|s| s == "offline_access"));
     if !scopes.is_empty() {
         options = options.scopes(scopes);
+    }
+    if let Some(uri) = &profile.redirect_uri {
+        options = options.redirect_uri(uri);
+    } else if !profile.redirect_ports.is_empty() {
+        options = options.redirect_ports(profile.redirect_ports.iter().copied());
+    }
+    // The command line's parameters replace the profile's of the same name.
+    let mut params = profile.login_params.clone();
+    params.extend(args.params.iter().cloned());
+    for (param, value) in params {
+        options = options.query_param(param, value);
     }
     let issuer = profile.issuer.clone();
     let spinner = Spinner::default();

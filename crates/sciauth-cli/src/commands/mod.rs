@@ -1,6 +1,8 @@
 //! One module per subcommand, plus what several of them share.
 
+pub(crate) mod check;
 pub(crate) mod exchange;
+pub(crate) mod inspect;
 pub(crate) mod jwt;
 pub(crate) mod list;
 pub(crate) mod login;
@@ -10,8 +12,9 @@ pub(crate) mod rucio;
 pub(crate) mod serve;
 pub(crate) mod service_token;
 pub(crate) mod token;
+pub(crate) mod watch;
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +25,37 @@ use sciauth::credentials::{
 
 use crate::cli::SshKeyArgs;
 use crate::failure::{CliResult, Failure};
+
+/// The largest token read from stdin or the command line (as
+/// `IssuerBuilder::max_token_size`).
+pub(crate) const MAX_TOKEN: usize = 64 * 1024;
+
+/// A token from stdin (`inspect -`, `exchange --subject-token -`): trimmed, a leading
+/// `Bearer ` (a pasted `Authorization` value) dropped, at most [`MAX_TOKEN`] bytes.
+pub(crate) fn read_token_from_stdin() -> CliResult<SecretString> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .take(MAX_TOKEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::config(format!("cannot read the token from stdin: {e}")))?;
+    if bytes.len() > MAX_TOKEN {
+        return Err(Failure::config(format!(
+            "the token on stdin is longer than {} KiB; no token is",
+            MAX_TOKEN / 1024
+        )));
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Failure::config("the token on stdin is not text (UTF-8)"))?;
+    let text = text.trim();
+    let text = match text.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        _ => text,
+    };
+    if text.is_empty() {
+        return Err(Failure::config("no token on stdin"));
+    }
+    Ok(SecretString::from(text.to_owned()))
+}
 
 /// An SSH-key JWT from a key file or from ssh-agent.
 pub(crate) enum SshJwt {

@@ -1,5 +1,6 @@
 //! `sciauth token`: a valid access token on stdout and nothing else, so that
-//! `$(sciauth token)` works; refreshed first if it would not last `--min-valid`.
+//! `$(sciauth token)` works; refreshed first if it would not last `--min-valid` (for a robot
+//! profile, a new one from the client credentials grant). `--watch` is `watch.rs`.
 //!
 //! The cached path ([`answer_now`]) reads the configuration and one store file, before any
 //! async runtime exists: no thread, no OIDC discovery, no TLS client, no secret file. Only
@@ -16,7 +17,7 @@ use crate::output::{Printed, destination, duration};
 /// the token printed, or `None` when a grant must run (or an error must be reported by the
 /// full path). No thread, no socket, no secret file.
 pub(crate) fn answer_now(context: &Context, args: &TokenArgs) -> Option<CliResult> {
-    if args.service.is_some() {
+    if args.service.is_some() || args.watch {
         return None;
     }
     let destination = destination(args.json, args.write_discovery).ok()?;
@@ -47,6 +48,9 @@ pub(crate) fn answer_now(context: &Context, args: &TokenArgs) -> Option<CliResul
 pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
     if let Some(service) = args.service.clone() {
         return super::service_token::run(context, args, &service).await;
+    }
+    if args.watch {
+        return super::watch::run(context, args).await;
     }
     let destination = destination(args.json, args.write_discovery)?;
     match context.target()? {
