@@ -41,6 +41,7 @@ pub(crate) async fn run(context: &Context, args: ListArgs) -> CliResult {
                     "issuer": profile.issuer,
                     "client_id": profile.client_id,
                     "account": key.account(),
+                    "grant": if profile.is_robot() { "client_credentials" } else { "login" },
                     "logged_in": grant.is_some(),
                     "refresh_token": grant.is_some_and(|g| g.has_refresh_token),
                     "scopes": grant.map(|g| g.scopes.iter().collect::<Vec<_>>()),
@@ -142,7 +143,9 @@ fn print_table(rows: &[serde_json::Value]) {
             ]);
             continue;
         }
-        let renews = if row["refresh_token"] == true {
+        let renews = if row["grant"] == "client_credentials" {
+            "client credentials"
+        } else if row["refresh_token"] == true {
             "refresh token"
         } else {
             "login"
@@ -157,8 +160,17 @@ fn print_table(rows: &[serde_json::Value]) {
                 text(&row["issuer"]),
                 "-".into(),
                 "-".into(),
-                "not logged in".into(),
-                "-".into(),
+                if row["grant"] == "client_credentials" {
+                    "none yet"
+                } else {
+                    "not logged in"
+                }
+                .into(),
+                if row["grant"] == "client_credentials" {
+                    renews
+                } else {
+                    "-".into()
+                },
             ]);
             continue;
         }

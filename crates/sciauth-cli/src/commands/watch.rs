@@ -58,7 +58,7 @@ pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
                 if changed {
                     write(&path, token.access_token())?;
                     log(&format!(
-                        "token {} {} ({}); next renewal at {}",
+                        "token {} {}, {}; next renewal at {}",
                         if written.is_some() {
                             "renewed in"
                         } else {
