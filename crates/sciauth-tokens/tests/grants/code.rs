@@ -275,3 +275,96 @@ async fn a_login_nobody_finishes_times_out() {
         .unwrap_err();
     assert_eq!(error.kind(), &ErrorKind::Timeout);
 }
+
+#[tokio::test]
+async fn registered_redirect_ports_are_tried_in_order_and_an_exact_uri_is_sent_as_is() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (busy_port, free_port) = (free(), free());
+    let uri = |port: u16| format!("http://127.0.0.1:{port}/callback");
+    let registered = format!("{} {}", uri(busy_port), uri(free_port));
+    let idp = Idp::start_with(&[("EXACT_REDIRECT_URIS", &registered)]).await;
+    let client = sciauth_tokens::OAuthClient::builder(issuer(&idp).await, "exact-redirect").build();
+    let login = |sent: Arc<Mutex<Option<String>>>| {
+        client
+            .code_login()
+            .scopes(["openid"])
+            .callback(CallbackMode::Loopback)
+            .open_with(headless(move |url| {
+                *sent.lock().unwrap() = Some(url.clone());
+                async move {
+                    let (status, body) = idp::browser_login(&url).await;
+                    assert_eq!(status, 200, "{body}");
+                }
+            }))
+    };
+
+    // The first port is taken by another program: the second one, sent as registered.
+    let busy = std::net::TcpListener::bind(("127.0.0.1", busy_port)).unwrap();
+    let sent = Arc::new(Mutex::new(None));
+    login(sent.clone())
+        .redirect_ports([busy_port, free_port])
+        .run()
+        .await
+        .unwrap();
+    let url = sent.lock().unwrap().take().unwrap();
+    assert!(
+        url.contains(&format!(
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A{free_port}%2Fcallback&"
+        )),
+        "{url}"
+    );
+
+    // Every registered port taken: an error naming them, and no fallback elsewhere. (The
+    // finished login's server lets its port go on its own task: wait for it.)
+    let mut also_busy = None;
+    for _ in 0..600 {
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", free_port)) {
+            also_busy = Some(listener);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let also_busy = also_busy.expect("the login's port is released");
+    let error = login(Arc::default())
+        .redirect_ports([busy_port, free_port])
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::Io, "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("{busy_port}, {free_port}")),
+        "{error}"
+    );
+    drop((busy, also_busy));
+
+    // An exact URI: its port and path, and the string sent exactly as registered.
+    let sent = Arc::new(Mutex::new(None));
+    login(sent.clone())
+        .redirect_uri(uri(busy_port))
+        .run()
+        .await
+        .unwrap();
+    let url = sent.lock().unwrap().take().unwrap();
+    assert!(
+        url.contains(&format!(
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A{busy_port}%2Fcallback&"
+        )),
+        "{url}"
+    );
+    // Not a loopback URI: refused before anything listens.
+    let error = login(Arc::default())
+        .redirect_uri("https://app.example.org/callback")
+        .run()
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::InvalidInput, "{error}");
+    assert_eq!(idp.counts().await["success"]["authorization_code"], 2);
+}

@@ -7,7 +7,7 @@ use sciauth_tokens::sciauth_credentials::{Clock as _, ManualClock};
 use sciauth_tokens::{ErrorKind, TokenRequest};
 use secrecy::ExposeSecret as _;
 
-use crate::idp::Idp;
+use crate::idp::{self, Idp};
 use crate::{API, AT_TTL, OTHER, claims, login, manager, refreshes};
 
 #[tokio::test]
@@ -148,4 +148,92 @@ async fn nothing_stored_means_login_required() {
     let error = manager.get(&TokenRequest::new("nobody")).await.unwrap_err();
     assert_eq!(error.kind(), &ErrorKind::NoSavedTokens, "{error}");
     assert!(error.to_string().contains("log in"), "{error}");
+}
+
+#[tokio::test]
+async fn wlcg_paths_below_the_grant_refresh_for_a_narrower_token_kept_beside_the_wider() {
+    let idp = Idp::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::starting_now());
+    let manager = manager(idp.issuer(), dir.path(), clock.clone()).await;
+    let login_request = TokenRequest::new("alice").scopes([
+        "openid",
+        "offline_access",
+        "storage.read:/",
+        "storage.create:/home",
+    ]);
+    let wide = login(&manager, &login_request, &[]).await;
+    assert!(
+        wide.scopes().contains("storage.read:/"),
+        "{:?}",
+        wide.scopes()
+    );
+    idp.reset_counts().await;
+
+    // Below the grant's path: one refresh, for a token with exactly that scope.
+    let data = TokenRequest::new("alice").scopes(["storage.read:/data/run1"]);
+    let narrow = manager.get(&data).await.unwrap();
+    assert_eq!(narrow.scopes().to_string(), "storage.read:/data/run1");
+    assert_ne!(
+        narrow.access_token().expose_secret(),
+        wide.access_token().expose_secret()
+    );
+    assert_eq!(refreshes(&idp).await, 1);
+
+    // Both are kept, each for its own scopes.
+    let again = manager.get(&data).await.unwrap();
+    assert_eq!(
+        again.access_token().expose_secret(),
+        narrow.access_token().expose_secret()
+    );
+    let root = manager
+        .get(&TokenRequest::new("alice").scopes(["storage.read:/"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        root.access_token().expose_secret(),
+        wide.access_token().expose_secret()
+    );
+    assert_eq!(refreshes(&idp).await, 1);
+
+    // Wider than the grant: refused here, naming it, without asking the provider.
+    let error = manager
+        .get(&TokenRequest::new("alice").scopes(["storage.create:/"]))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), &ErrorKind::ScopesMismatch, "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("storage.create:/home covers only the paths below it"),
+        "{error}"
+    );
+    assert_eq!(refreshes(&idp).await, 1);
+
+    // The provider does the same check: a path beside the refresh token's is refused there
+    // too (so the manager's refusal is not hiding something the provider would grant).
+    let refreshed = idp::client()
+        .post(format!("{}/token", idp.issuer()))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", "native-app"),
+            (
+                "refresh_token",
+                manager
+                    .stored(&data)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .refresh_token()
+                    .unwrap()
+                    .expose_secret(),
+            ),
+            ("scope", "storage.create:/homework"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 400);
+    let body: serde_json::Value = serde_json::from_str(&refreshed.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "invalid_scope");
 }
