@@ -1,7 +1,8 @@
 //! The end-to-end demo behind `cargo xtask demo`: the real identity provider of the tests
 //! (`tests/idp`, oidc-provider) on loopback, and the real `sciauth` binary driven through a
 //! whole session as a user would run it: device login, token, a forced refresh, token
-//! exchange, an SSH-key JWT, a request to an API that verifies the token, list, logout.
+//! exchange, `inspect --verify`, a robot account (client credentials, no login), an SSH-key
+//! JWT, a request to an API that verifies the token, list, logout.
 //!
 //! Everything runs in a temporary HOME with its own XDG directories, so the user's own
 //! configuration and tokens are never touched. Every step checks its result (at the
@@ -35,6 +36,9 @@ const CLIENT_ID: &str = "code-secret";
 const CLIENT_SECRET: &str = "code-secret-secret";
 /// The user who approves the device login.
 const USER: &str = "alice";
+/// A robot (service) account of the test provider: client credentials with a secret.
+const ROBOT_ID: &str = "cc-basic";
+const ROBOT_SECRET: &str = "cc-basic-secret";
 
 type Step = Result<(), String>;
 
@@ -132,7 +136,43 @@ async fn run() -> Step {
     note(&format!("token exchanges at the provider: {exchanges}"));
     expect(exchanges == 1, "one exchange at the provider")?;
 
-    heading("5. Sign a UNICORE JWT with a freshly generated SSH key");
+    heading("5. Look inside the token and verify it against the provider's keys (inspect)");
+    let inspected = demo.ok(&["inspect", "--verify"]).await?;
+    expect(
+        inspected.contains("verified: signed by"),
+        "the signature, issuer, audience and times verify",
+    )?;
+    expect(
+        inspected.contains(USER) && inspected.contains("left of 10m 0s"),
+        "the claims, and the lifetime left, are shown",
+    )?;
+
+    heading("6. A robot account: no login, the client's own token (client credentials)");
+    let out = demo.run(&["--profile", "robot", "login"]).await?;
+    demo.show(&["--profile", "robot", "login"], &out);
+    expect(out.status.success(), "login says a robot needs none")?;
+    let robot = demo
+        .ok(&["--profile", "robot", "token", "--scope", "api:read"])
+        .await?;
+    show_token(&robot);
+    let robot_claims = decode_claims(&robot)?;
+    expect(
+        robot_claims["sub"] == ROBOT_ID && robot_claims["aud"] == API,
+        "a token of the client itself, for the API",
+    )?;
+    let again = demo
+        .ok(&["--profile", "robot", "token", "--scope", "api:read"])
+        .await?;
+    let grants = count(&idp, "client_credentials").await;
+    note(&format!(
+        "client credentials grants at the provider: {grants}"
+    ));
+    expect(
+        again == robot && grants == 1,
+        "the second time it comes from the store",
+    )?;
+
+    heading("7. Sign a UNICORE JWT with a freshly generated SSH key");
     let key = demo.home.join("id_demo");
     let status = tokio::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "sciauth-demo", "-f"])
@@ -163,7 +203,7 @@ async fn run() -> Step {
     )?;
 
     heading(
-        "6. Call an API that verifies the token (JWKS signature, issuer, audience, expiry, scope)",
+        "8. Call an API that verifies the token (JWKS signature, issuer, audience, expiry, scope)",
     );
     let url = format!("{}/api/whoami", api.url);
     let answer = demo.ok(&["request", &url]).await?;
@@ -186,14 +226,14 @@ async fn run() -> Step {
         "the API refuses it, exit code 5",
     )?;
 
-    heading("7. List profiles and tokens (never the tokens themselves)");
+    heading("9. List profiles and tokens (never the tokens themselves)");
     let table = demo.ok(&["list"]).await?;
     for secret in [&token, &refreshed] {
         expect(!table.contains(secret.as_str()), "no token in the listing")?;
     }
     expect(table.contains("demo"), "the profile is listed")?;
 
-    heading("8. Log out: revoke at the provider, delete here");
+    heading("10. Log out: revoke at the provider, delete here");
     let stored = demo.refresh_token()?;
     let out = demo.run(&["logout"]).await?;
     demo.show(&["logout"], &out);
@@ -202,7 +242,7 @@ async fn run() -> Step {
     note(&format!("revocations at the provider: {revocations}"));
     expect(revocations == 1, "the refresh token was revoked")?;
 
-    heading("9. The provider now refuses the old refresh token, and sciauth asks for a login");
+    heading("11. The provider now refuses the old refresh token, and sciauth asks for a login");
     let refused = idp::client()
         .post(format!("{}/token", idp.issuer()))
         .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
@@ -323,20 +363,25 @@ impl Demo {
         })
     }
 
-    /// The profile: the confidential client, its secret in a 0600 file, tokens for the API.
+    /// The profiles: the confidential client, its secret in a 0600 file, tokens for the
+    /// API; and a robot account.
     fn write_config(&self, issuer: &str) -> Result<PathBuf, String> {
         use std::os::unix::fs::OpenOptionsExt as _;
         let dir = self.home.join("config/sciauth");
-        let secret = dir.join("demo.secret");
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&secret)
-            .map_err(|e| e.to_string())?;
-        std::io::Write::write_all(&mut file, format!("{CLIENT_SECRET}\n").as_bytes())
-            .map_err(|e| e.to_string())?;
+        for (name, secret) in [
+            ("demo.secret", CLIENT_SECRET),
+            ("robot.secret", ROBOT_SECRET),
+        ] {
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(dir.join(name))
+                .map_err(|e| e.to_string())?;
+            std::io::Write::write_all(&mut file, format!("{secret}\n").as_bytes())
+                .map_err(|e| e.to_string())?;
+        }
         let config = dir.join("config.toml");
         std::fs::write(
             &config,
@@ -345,7 +390,10 @@ impl Demo {
                  client_id = \"{CLIENT_ID}\"\nclient_secret_file = \"demo.secret\"   # never \
                  inline\nscopes = [\"openid\", \"offline_access\", \"api:read\", \
                  \"api:write\"]\naudience = \"{API}\"\naudience_parameter = \"resource\"   # \
-                 RFC 8707, as this provider wants\n"
+                 RFC 8707, as this provider wants\n\n[profiles.robot]   # a service account: \
+                 no login\nissuer = \"{issuer}\"\nclient_id = \"{ROBOT_ID}\"\ngrant = \
+                 \"client_credentials\"\nclient_secret_file = \"robot.secret\"\naudience = \
+                 \"{API}\"\naudience_parameter = \"resource\"\n"
             ),
         )
         .map_err(|e| e.to_string())?;
