@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sciauth::NativeClient;
 use sciauth::rucio::{AuthMethod, Environment, RucioClient, RucioConfig};
-use sciauth::tokens::{AudienceParameter, FileStore, TokenRequest};
+use sciauth::tokens::{AudienceParameter, DEFAULT_MIN_VALID, FileStore, TokenRequest};
 
 use crate::cli::ProfileSelection;
 use crate::config::{AudienceStyle, Config, OidcProfile, Profile, RucioPath, RucioProfile};
@@ -168,7 +168,8 @@ impl Context {
                 )));
             };
             let native = native_client(config, oidc, source)?;
-            let credential = native.manager().credential(native.request());
+            let request = token_request(&native, source, &[], None, DEFAULT_MIN_VALID);
+            let credential = native.manager().credential(request);
             builder = builder.auth(AuthMethod::oidc_credential(Arc::new(credential)));
         }
         Ok(builder.build()?)
@@ -267,9 +268,12 @@ pub(crate) fn split_scopes(given: &[String]) -> Vec<String> {
 }
 
 /// The request for a token of `client`'s account with these scopes, audience (else the
-/// profile's) and minimum time left.
+/// profile's) and minimum time left. A robot profile asks for its `scopes` when no scopes
+/// are given (what its client credentials grant requests); a login profile takes any token
+/// of its grant then.
 pub(crate) fn token_request(
     client: &NativeClient,
+    profile: &OidcProfile,
     scopes: &[String],
     audience: Option<&str>,
     min_valid: Duration,
@@ -277,6 +281,11 @@ pub(crate) fn token_request(
     let mut request = match audience {
         Some(audience) => TokenRequest::new(client.request().account()).audience(audience),
         None => client.request(),
+    };
+    let scopes = if scopes.is_empty() && profile.is_robot() {
+        &profile.scopes
+    } else {
+        scopes
     };
     request = request.scopes(split_scopes(scopes)).min_valid(min_valid);
     request

@@ -274,15 +274,14 @@ client_key_file = "cc.secret"
         issuer = idp.issuer()
     ));
 
-    // Signed with the key: a JWT for the API whose subject is the client. Each grant needs a
-    // fresh assertion (a replayed jti is refused), so asking twice proves two were made.
-    let token = home
-        .ok(&["--profile", "keyed", "token", "--scope", "api:write"])
-        .await;
+    // Signed with the key: a JWT for the API whose subject is the client, with the profile's
+    // scopes (asked for when the command line names none). Each grant needs a fresh
+    // assertion (a replayed jti is refused), so asking twice proves two were made.
+    let token = home.ok(&["--profile", "keyed", "token"]).await;
     let c = claims(&token);
     assert_eq!(
-        (c["sub"].as_str(), c["aud"].as_str()),
-        (Some("pkjwt-client"), Some(API))
+        (c["sub"].as_str(), c["aud"].as_str(), c["scope"].as_str()),
+        (Some("pkjwt-client"), Some(API), Some("api:write"))
     );
     let out = home
         .run(&[

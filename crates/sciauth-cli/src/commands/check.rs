@@ -163,7 +163,7 @@ async fn check_provider(
     check_pkce(report, profile, metadata);
 
     // The token checks: the profile's own token, through its client.
-    let request = token_request(client, &[], None, Duration::from_secs(10));
+    let request = token_request(client, profile, &[], None, Duration::from_secs(10));
     let token = match client.manager().get(&request).await {
         Ok(token) => Some(token),
         Err(e) => {

@@ -38,7 +38,13 @@ pub(crate) async fn run(context: &Context, args: ExchangeArgs) -> CliResult {
         }
         None => client
             .manager()
-            .get(&token_request(&client, &[], None, Duration::from_secs(60)))
+            .get(&token_request(
+                &client,
+                profile,
+                &[],
+                None,
+                Duration::from_secs(60),
+            ))
             .await?
             .access_token()
             .clone(),

@@ -56,12 +56,15 @@ pub(crate) async fn run(context: &Context, args: InspectArgs) -> CliResult {
 
 /// The profile's access token, as `sciauth token` would print it.
 async fn profile_token(context: &Context) -> CliResult<SecretString> {
-    let Target::Oidc { client, .. } = context.target()? else {
+    let Target::Oidc {
+        profile, client, ..
+    } = context.target()?
+    else {
         return Err(Failure::config(
             "a Rucio token is not a JWT; give a token (or - for stdin) to inspect",
         ));
     };
-    let request = token_request(&client, &[], None, Duration::from_secs(10));
+    let request = token_request(&client, profile, &[], None, Duration::from_secs(10));
     Ok(client.manager().get(&request).await?.access_token().clone())
 }
 

@@ -43,9 +43,12 @@ pub(crate) async fn run(context: &Context, args: RequestArgs) -> CliResult {
         transport(&args, Some(Arc::new(found.into_credential()?)))?.request(method, &url)
     } else if context.profile_chosen() {
         match context.target()? {
-            Target::Oidc { client, .. } => {
+            Target::Oidc {
+                client, profile, ..
+            } => {
                 let token = token_request(
                     &client,
+                    profile,
                     &args.scopes,
                     args.audience.as_deref(),
                     Duration::from_secs(10),

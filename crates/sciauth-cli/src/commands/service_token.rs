@@ -23,8 +23,10 @@ pub(crate) async fn run(context: &Context, args: TokenArgs, service: &str) -> Cl
     let builder = match std::env::var(BEARER_VARIABLE) {
         Ok(bearer) => builder.credential(BearerToken::new(bearer.trim())?),
         Err(_) => match context.target()? {
-            Target::Oidc { client, .. } => {
-                let request = token_request(&client, &[], None, Duration::from_secs(60));
+            Target::Oidc {
+                client, profile, ..
+            } => {
+                let request = token_request(&client, profile, &[], None, Duration::from_secs(60));
                 builder.credential(client.manager().credential(request))
             }
             Target::Rucio { name, .. } => {

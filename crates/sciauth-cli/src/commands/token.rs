@@ -30,7 +30,13 @@ pub(crate) fn answer_now(context: &Context, args: &TokenArgs) -> Option<CliResul
         return None;
     };
     let min_valid = Duration::from_secs(args.min_valid);
-    let request = token_request(&client, &args.scopes, args.audience.as_deref(), min_valid);
+    let request = token_request(
+        &client,
+        profile,
+        &args.scopes,
+        args.audience.as_deref(),
+        min_valid,
+    );
     let token = client.manager().get_now(&request)?;
     Some(
         Printed {
@@ -60,7 +66,13 @@ pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
             client,
         } => {
             let min_valid = Duration::from_secs(args.min_valid);
-            let request = token_request(&client, &args.scopes, args.audience.as_deref(), min_valid);
+            let request = token_request(
+                &client,
+                profile,
+                &args.scopes,
+                args.audience.as_deref(),
+                min_valid,
+            );
             let token = client.manager().get(&request).await?;
             if let Some(left) = token.expires_in(SystemTime::now())
                 && left < min_valid

@@ -35,7 +35,12 @@ const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(5);
 const CLOCK_CHECK: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
-    let Target::Oidc { name, client, .. } = context.target()? else {
+    let Target::Oidc {
+        name,
+        profile,
+        client,
+    } = context.target()?
+    else {
         return Err(Failure::config(
             "--watch keeps a WLCG bearer token fresh, which needs an oidc profile; a Rucio \
              token is not a bearer token for storage",
@@ -43,7 +48,13 @@ pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
     };
     let path = BearerTokenDiscovery::from_env().write_path();
     let min_valid = Duration::from_secs(args.min_valid);
-    let request = token_request(&client, &args.scopes, args.audience.as_deref(), min_valid);
+    let request = token_request(
+        &client,
+        profile,
+        &args.scopes,
+        args.audience.as_deref(),
+        min_valid,
+    );
     let mut written: Option<(SecretString, Option<SystemTime>)> = None;
     let mut backoff = FIRST_BACKOFF;
     let mut warned_short = false;
