@@ -20,6 +20,9 @@
 //! | accept bearer tokens (a resource server) | [`Issuer::validate_access_token`] (JWT, RFC 9068) |
 //! | keep tokens | [`TokenStore`]: [`FileStore`] (default), [`MemoryStore`], `SqliteStore` (feature `sqlite`) |
 //! | a token that is simply there | [`TokenManager::get`] with a [`TokenRequest`] (scopes, audience, minimum time left): stored, refreshed ahead of expiry, single-flight across tasks and processes |
+//! | renew on schedule (a long job's token file) | [`TokenManager::get_fresh`]: a token not yet due, and when it will be |
+//! | WLCG path scopes | [`Scopes::grants`]: `storage.read:/` grants `storage.read:/sub/dir`; the manager refreshes for the narrower token |
+//! | a provider that accepts only registered redirects | [`CodeLogin::redirect_uri`], [`CodeLogin::redirect_ports`] |
 //! | log in, out, list | [`TokenManager::login`], [`TokenManager::logout`], [`TokenManager::list`]; DIRAC-style [`TokenManager::update`], [`TokenManager::delete`] |
 //! | a transport's credential | [`TokenManager::credential`] (a [`TokenCredential`]) |
 //! | answer from the store without discovery or TLS | [`ClientConfig::lazy`]: the client is built when a grant first needs it |
