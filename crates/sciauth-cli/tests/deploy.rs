@@ -545,6 +545,7 @@ scopes = ["openid", "offline_access", "storage.read:/", "storage.create:/home"]
 struct Watch {
     child: tokio::process::Child,
     lines: Arc<Mutex<Vec<String>>>,
+    reader: tokio::task::JoinHandle<()>,
 }
 
 impl Watch {
@@ -565,12 +566,16 @@ impl Watch {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let collected = lines.clone();
         let mut reader = BufReader::new(child.stderr.take().unwrap()).lines();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Ok(Some(line)) = reader.next_line().await {
                 collected.lock().unwrap().push(line);
             }
         });
-        Self { child, lines }
+        Self {
+            child,
+            lines,
+            reader,
+        }
     }
 
     fn lines(&self) -> Vec<String> {
@@ -689,6 +694,11 @@ scopes = ["openid", "offline_access"]
     let status = tokio::time::timeout(PATIENCE, watch.child.wait())
         .await
         .expect("the watch ends")
+        .unwrap();
+    // Everything it wrote is read once its stderr is closed.
+    tokio::time::timeout(PATIENCE, &mut watch.reader)
+        .await
+        .expect("stderr ends")
         .unwrap();
     assert_eq!(status.code(), Some(4), "{:#?}", watch.lines());
     let lines = watch.lines().join("\n");
