@@ -83,6 +83,19 @@ impl Context {
         self.config()?.select(self.profile.as_deref())
     }
 
+    /// The chosen profile, which must be an oidc one: `(name, profile, client)`; a Rucio
+    /// profile is a configuration error saying `why` it cannot be used.
+    pub(crate) fn oidc_target(&self, why: &str) -> CliResult<(&str, &OidcProfile, NativeClient)> {
+        match self.target()? {
+            Target::Oidc {
+                name,
+                profile,
+                client,
+            } => Ok((name, profile, client)),
+            Target::Rucio { .. } => Err(Failure::config(why.to_owned())),
+        }
+    }
+
     /// The chosen profile, with its client.
     pub(crate) fn target(&self) -> CliResult<Target<'_>> {
         let config = self.config()?;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use super::inspect::Decoded;
 use crate::cli::CheckArgs;
 use crate::config::{LoginFlow, OidcProfile};
-use crate::context::{Context, Target, token_request};
+use crate::context::{Context, token_request};
 use crate::failure::{CliResult, Exit, Failure};
 
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
@@ -65,16 +65,9 @@ impl Report {
 }
 
 pub(crate) async fn run(context: &Context, args: CheckArgs) -> CliResult {
-    let Target::Oidc {
-        name,
-        profile,
-        client,
-    } = context.target()?
-    else {
-        return Err(Failure::config(
-            "sciauth check checks an OAuth 2.0 / OIDC provider; this is a Rucio profile",
-        ));
-    };
+    let (name, profile, client) = context.oidc_target(
+        "sciauth check checks an OAuth 2.0 / OIDC provider; this is a Rucio profile",
+    )?;
     let mut report = Report::default();
     check_provider(&mut report, name, profile, &client).await;
     if args.json {

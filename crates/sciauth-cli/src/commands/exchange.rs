@@ -13,21 +13,13 @@ use serde_json::json;
 
 use crate::cli::{ExchangeArgs, RequestedTokenType};
 use crate::config::Profile;
-use crate::context::{Context, Target, native_client, split_scopes, token_request};
+use crate::context::{Context, native_client, split_scopes, token_request};
 use crate::failure::{CliResult, Exit, Failure};
 use crate::output::unix;
 
 pub(crate) async fn run(context: &Context, args: ExchangeArgs) -> CliResult {
-    let Target::Oidc {
-        name,
-        profile,
-        client,
-    } = context.target()?
-    else {
-        return Err(Failure::config(
-            "token exchange needs an oidc profile; this is a Rucio profile",
-        ));
-    };
+    let (name, profile, client) =
+        context.oidc_target("token exchange needs an oidc profile; this is a Rucio profile")?;
     let subject: SecretString = match args.subject_token.as_deref() {
         Some("-") => super::read_token_from_stdin()?,
         Some(_) => {

@@ -10,21 +10,14 @@ use sciauth::tokens::{DeviceAuthorization, is_ssh_session};
 
 use crate::cli::LoginArgs;
 use crate::config::LoginFlow;
-use crate::context::{Context, Target, split_scopes};
-use crate::failure::{CliResult, Failure};
+use crate::context::{Context, split_scopes};
+use crate::failure::CliResult;
 use crate::output::validity;
 
 pub(crate) async fn run(context: &Context, args: LoginArgs) -> CliResult {
-    let Target::Oidc {
-        name,
-        profile,
-        client,
-    } = context.target()?
-    else {
-        return Err(Failure::config(
-            "a Rucio profile logs in by itself at its first request; try `sciauth rucio whoami`",
-        ));
-    };
+    let (name, profile, client) = context.oidc_target(
+        "a Rucio profile logs in by itself at its first request; try `sciauth rucio whoami`",
+    )?;
     if profile.is_robot() {
         eprintln!(
             "Profile {name} is a robot account (grant = \"client_credentials\"): it needs no \

@@ -19,7 +19,7 @@ use sciauth::credentials::text::printable;
 use sciauth::{BearerTokenDiscovery, write_bearer_token_file};
 
 use crate::cli::TokenArgs;
-use crate::context::{Context, Target, token_request};
+use crate::context::{Context, token_request};
 use crate::failure::{CliResult, Failure};
 use crate::output::{duration, rfc3339};
 
@@ -35,17 +35,10 @@ const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(5);
 const CLOCK_CHECK: Duration = Duration::from_secs(30);
 
 pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
-    let Target::Oidc {
-        name,
-        profile,
-        client,
-    } = context.target()?
-    else {
-        return Err(Failure::config(
-            "--watch keeps a WLCG bearer token fresh, which needs an oidc profile; a Rucio \
+    let (name, profile, client) = context.oidc_target(
+        "--watch keeps a WLCG bearer token fresh, which needs an oidc profile; a Rucio \
              token is not a bearer token for storage",
-        ));
-    };
+    )?;
     let path = BearerTokenDiscovery::from_env().write_path();
     let min_valid = Duration::from_secs(args.min_valid);
     let request = token_request(
