@@ -39,15 +39,17 @@
 //! ```
 
 pub use crate::config::{
-    Config, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_PURGE_INTERVAL, properties,
+    Config, DEFAULT_BODY_TIMEOUT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_PURGE_INTERVAL, LogFormat, properties,
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::http::OPENAPI;
 pub use crate::postgres::{DEFAULT_MAX_LOCK_CONNECTIONS, PostgresStore};
-pub use crate::server::Server;
+pub use crate::server::{Server, ServerHandle};
 
 mod api;
+mod app;
 mod caller;
 mod config;
 mod dn;
@@ -56,6 +58,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod metrics;
 mod postgres;
 mod purge;
 mod server;
