@@ -116,6 +116,9 @@ pub(crate) struct TlsConfig {
     pub(crate) certificate: PathBuf,
     pub(crate) key: PathBuf,
     pub(crate) client_ca: Option<PathBuf>,
+    /// A directory of CA certificates (`*.pem`), as a grid CA directory
+    /// (`/etc/grid-security/certificates`) has them.
+    pub(crate) client_ca_dir: Option<PathBuf>,
 }
 
 /// Where the grants are kept.
@@ -262,6 +265,7 @@ struct TlsSection {
     certificate: PathBuf,
     key: PathBuf,
     client_ca: Option<PathBuf>,
+    client_ca_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -415,6 +419,7 @@ impl Config {
             certificate: resolve(&tls.certificate),
             key: resolve(&tls.key),
             client_ca: tls.client_ca.as_deref().map(resolve),
+            client_ca_dir: tls.client_ca_dir.as_deref().map(resolve),
         });
 
         let store = match file.store {
