@@ -144,7 +144,14 @@ async fn run() -> Step {
         let targets = &replicas[..count];
         warm(&http, targets, &admin, &cached_body).await?;
         hour.reset_counts().await;
-        let result = wrk(dir.path(), targets, &admin, &[cached_body.clone()], seconds).await?;
+        let result = wrk(
+            dir.path(),
+            targets,
+            &admin,
+            std::slice::from_ref(&cached_body),
+            seconds,
+        )
+        .await?;
         let refreshes = hour.counts().await["requests"]["refresh_token"]
             .as_u64()
             .unwrap_or(0);
@@ -217,7 +224,7 @@ async fn run() -> Step {
         dir.path(),
         std::slice::from_ref(&quiet),
         &admin,
-        &[cached_body.clone()],
+        std::slice::from_ref(&cached_body),
         seconds,
     )
     .await?;

@@ -283,7 +283,11 @@ async fn client_certificates_from_a_grid_ca_directory() {
     std::fs::create_dir(&grid).unwrap();
     std::fs::write(grid.join("1a2b3c4d.pem"), &pki.ca_pem).unwrap();
     std::fs::write(grid.join("1a2b3c4d.0"), &pki.ca_pem).unwrap();
-    std::fs::write(grid.join("1a2b3c4d.signing_policy"), "access_id_CA X509 '/CN=x'\n").unwrap();
+    std::fs::write(
+        grid.join("1a2b3c4d.signing_policy"),
+        "access_id_CA X509 '/CN=x'\n",
+    )
+    .unwrap();
     std::fs::write(
         grid.join("broken.pem"),
         "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n",
@@ -307,7 +311,11 @@ async fn client_certificates_from_a_grid_ca_directory() {
         .identity(reqwest::Identity::from_pem(format!("{cert}{key}").as_bytes()).unwrap())
         .build()
         .unwrap();
-    let response = client.get(format!("{base}/v1/whoami")).send().await.unwrap();
+    let response = client
+        .get(format!("{base}/v1/whoami"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let me: serde_json::Value = response.json().await.unwrap();
     assert_eq!(me["username"], "alice", "{me}");
