@@ -1513,6 +1513,68 @@ mod tests {
         assert!(format!("{:?}", manager.inner.clients[0]).contains("built: false"));
     }
 
+    /// Counts what a manager reports.
+    #[derive(Debug, Default)]
+    struct Counting {
+        hits: AtomicU64,
+        misses: AtomicU64,
+        provider_requests: AtomicU64,
+    }
+
+    impl ManagerObserver for Counting {
+        fn lookup(&self, cached: bool) {
+            let counter = if cached { &self.hits } else { &self.misses };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+
+        fn provider_request(
+            &self,
+            _: &str,
+            _: &str,
+            _: ProviderGrant,
+            _: std::result::Result<(), &Error>,
+            _: Duration,
+        ) {
+            self.provider_requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_observer_is_told_of_hits_and_misses() {
+        let clock = Arc::new(ManualClock::at_unix(NOW));
+        let url = "https://idp.example.test";
+        let metadata =
+            ProviderMetadata::new(url, url::Url::parse(&format!("{url}/token")).unwrap());
+        let issuer = Issuer::builder(url)
+            .metadata(metadata)
+            .clock(clock)
+            .build()
+            .await
+            .unwrap();
+        let store = MemoryStore::new();
+        let grant: StoredGrant = serde_json::from_value(serde_json::json!({
+            "version": 1, "issuer": url, "client_id": "native-app", "account": "alice",
+            "updated_at": NOW, "access_tokens": [access_token(None, NOW + 500)],
+        }))
+        .unwrap();
+        store.put(&grant).await.unwrap();
+        let counting = Arc::new(Counting::default());
+        let manager = TokenManager::builder(store)
+            .client(OAuthClient::builder(issuer, "native-app").build())
+            .observer(counting.clone())
+            .build();
+        let request = TokenRequest::new("alice");
+        // First from the store (a miss), then from memory (a hit).
+        manager.get(&request).await.unwrap();
+        manager.get(&request).await.unwrap();
+        // Nothing covers another audience, and nothing can be refreshed: a miss, no request.
+        let other = TokenRequest::new("alice").audience("https://other.example.test");
+        assert!(manager.get(&other).await.is_err());
+        assert_eq!(counting.hits.load(Ordering::Relaxed), 1);
+        assert_eq!(counting.misses.load(Ordering::Relaxed), 2);
+        assert_eq!(counting.provider_requests.load(Ordering::Relaxed), 0);
+    }
+
     #[tokio::test]
     async fn narrower_path_scopes_go_to_the_provider_and_wider_ones_are_named() {
         let builds = Arc::new(AtomicU64::new(0));
