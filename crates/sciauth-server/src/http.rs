@@ -126,28 +126,35 @@ async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) 
     let status = response.status().as_u16();
     app.metrics.request_answered(route, method, status, took);
     let latency_ms = took.as_secs_f64() * 1000.0;
-    match slot.0.get() {
-        Some(caller) => tracing::info!(
+    let caller = slot.0.get();
+    let (user, group) = caller.map_or(("-", None), |caller| {
+        (caller.username.as_str(), Some(caller.group.as_str()))
+    });
+    // A load balancer's probes would fill the log: they are there at DEBUG.
+    if matches!(route, "/healthz" | "/readyz") {
+        tracing::debug!(
             target: ACCESS_LOG,
-            caller = %caller.username,
-            group = %caller.group,
+            caller = user,
+            group,
             method,
             route,
             status,
             latency_ms,
             ?protocol,
             "request"
-        ),
-        None => tracing::info!(
+        );
+    } else {
+        tracing::info!(
             target: ACCESS_LOG,
-            caller = "-",
+            caller = user,
+            group,
             method,
             route,
             status,
             latency_ms,
             ?protocol,
             "request"
-        ),
+        );
     }
     response
 }
