@@ -7,6 +7,8 @@
 //!   session against the real identity provider on loopback (`sciauth-cli/examples/demo.rs`).
 //! - `ci`: what `.ci/run` runs: `test`, then `demo`.
 //! - `bench-cli`: whole-process time of `sciauth token` with hyperfine (docs/benchmarks.md).
+//! - `bench-service`: the token service under wrk, 1, 2 and 4 replicas on one PostgreSQL
+//!   (docs/benchmarks.md).
 //! - `tidy`: the layering and convention checks (also a `#[test]`).
 //! - `fuzz [TARGET] [--seconds N] [--runs N]`: the cargo-fuzz targets on nightly (`fuzz/`), 60 s each
 //!   by default, with executions and coverage per target. Not part of `test`: the replay of
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("bench-cli") => bench_cli(),
+        Some("bench-service") => bench_service(&args[1..]),
         Some("ci") => test().and_then(|()| demo()),
         Some("tidy") => tidy::run(&project_root()),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
                  demo   the end-to-end demo: the sciauth binary against a real identity provider\n  \
                  test   install test prerequisites, then run every check CI runs\n  \
                  bench-cli  whole-process time of `sciauth token` (hyperfine, release build)\n  \
+                 bench-service  the token service under wrk: 1, 2, 4 replicas, one PostgreSQL\n  \
                  ci     what .ci/run runs (test, then demo)\n  \
                  setup  install test prerequisites only\n  \
                  tidy   layering and convention checks\n  \
@@ -122,6 +126,38 @@ fn bench_cli() -> Result<(), String> {
         "--",
         "--bench",
     ])
+}
+
+/// The token service under load (`sciauth-cli/examples/bench_service.rs`): release builds of
+/// `sciauth` and the bench, then the bench, which starts PostgreSQL, the identity providers,
+/// the replicas and wrk. `args` go to the bench (`--seconds N`, `--refresh-seconds N`). Not
+/// part of CI.
+fn bench_service(args: &[String]) -> Result<(), String> {
+    setup::demo()?;
+    setup::bench_service()?;
+    cargo(&[
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "sciauth-cli",
+        "--bin",
+        "sciauth",
+        "--example",
+        "bench_service",
+    ])?;
+    let mut run = vec![
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "sciauth-cli",
+        "--example",
+        "bench_service",
+        "--",
+    ];
+    run.extend(args.iter().map(String::as_str));
+    cargo(&run)
 }
 
 /// The workspace root.

@@ -65,6 +65,17 @@ pub(crate) fn hyperfine() -> Result<(), String> {
     apt_packages(&[("hyperfine", "command -v hyperfine")])
 }
 
+/// wrk and PostgreSQL, for `cargo xtask bench-service` only.
+pub(crate) fn bench_service() -> Result<(), String> {
+    apt_packages(&[
+        ("wrk", "command -v wrk"),
+        (
+            "postgresql",
+            "command -v initdb || ls /usr/lib/postgresql/*/bin/initdb",
+        ),
+    ])
+}
+
 fn apt_packages(packages: &[(&str, &str)]) -> Result<(), String> {
     let missing: Vec<&str> = packages
         .iter()

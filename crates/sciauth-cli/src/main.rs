@@ -23,11 +23,12 @@ use failure::CliResult;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, matches!(cli.command, Command::Serve));
     if let Command::Serve = cli.command {
-        // A service wants worker threads: its own runtime.
-        return commands::serve::main(cli.selection.config);
+        // A service wants worker threads: its own runtime; and its log format comes from its
+        // configuration.
+        return commands::serve::main(cli.selection.config, cli.verbose);
     }
+    init_tracing(cli.verbose);
     // `$(sciauth token)` with a valid stored token: answered before a runtime exists.
     let mut loaded = None;
     if let Command::Token(args) = &cli.command
@@ -94,7 +95,7 @@ async fn run(cli: Cli, loaded: Option<Context>) -> CliResult {
 /// turned off; `serve` sets up its own logging at info instead); `-v` shows sciauth's own
 /// debug events, `-vv` everything at trace level; all on stderr. `RUST_LOG` overrides.
 /// Secrets never reach the logs: every layer keeps them out.
-fn init_tracing(verbose: u8, serving: bool) {
+fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -102,7 +103,6 @@ fn init_tracing(verbose: u8, serving: bool) {
     let filter = match verbose {
         0 => match EnvFilter::try_from_default_env() {
             Ok(filter) => filter,
-            Err(_) if serving => return,
             Err(_) => {
                 // The default: sciauth's own warnings. A `Targets` filter (a prefix match)
                 // costs the cached `sciauth token` nothing measurable, where parsing an

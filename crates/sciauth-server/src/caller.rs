@@ -52,8 +52,9 @@ pub(crate) struct PeerDn(pub(crate) Arc<str>);
 #[derive(Debug)]
 pub(crate) struct Authenticator {
     callers: Option<CallersConfig>,
-    /// The callers' issuer, discovered on first use; failed discoveries back off.
-    issuer: Option<LazyIssuer>,
+    /// The callers' issuer, discovered on first use; failed discoveries back off. Shared
+    /// with the authenticator before a reload when the callers' configuration is unchanged.
+    issuer: Option<Arc<LazyIssuer>>,
     /// (user, group) → profile.
     profiles: HashMap<(String, String), Arc<Profile>>,
     /// user → their default (first) group.
@@ -72,7 +73,10 @@ struct CachedToken {
 }
 
 impl Authenticator {
-    pub(crate) fn new(config: &Config) -> Self {
+    /// The authenticator for `config`. After a reload (`previous`), the callers' issuer is
+    /// kept if it is unchanged, and so are the validated tokens of callers who still name a
+    /// user (under the new configuration's name for them).
+    pub(crate) fn new(config: &Config, previous: Option<&Authenticator>) -> Self {
         let mut profiles = HashMap::new();
         let mut default_group = HashMap::new();
         let mut by_subject = HashMap::new();
@@ -104,15 +108,40 @@ impl Authenticator {
                 by_dn.insert(dn.clone(), name.clone());
             }
         }
-        let issuer = config.callers.as_ref().map(|callers| {
-            let issuer = callers.issuer.clone();
-            let plain_jwt = callers.plain_jwt_access_tokens;
-            LazyIssuer::new(move || {
-                Ok(Issuer::builder(issuer.clone())
-                    .transport(caller_transport()?)
-                    .plain_jwt_access_tokens(plain_jwt))
+        let previous = previous.filter(|p| p.callers == config.callers);
+        let cache = previous
+            .map(|previous| {
+                let old = previous
+                    .cache
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                old.iter()
+                    .filter_map(|(digest, cached)| {
+                        let username = by_subject.get(&*cached.identity)?;
+                        Some((
+                            *digest,
+                            CachedToken {
+                                username: Arc::from(username.as_str()),
+                                identity: cached.identity.clone(),
+                                expires_at: cached.expires_at,
+                            },
+                        ))
+                    })
+                    .collect()
             })
-        });
+            .unwrap_or_default();
+        let issuer = match previous {
+            Some(previous) => previous.issuer.clone(),
+            None => config.callers.as_ref().map(|callers| {
+                let issuer = callers.issuer.clone();
+                let plain_jwt = callers.plain_jwt_access_tokens;
+                Arc::new(LazyIssuer::new(move || {
+                    Ok(Issuer::builder(issuer.clone())
+                        .transport(caller_transport()?)
+                        .plain_jwt_access_tokens(plain_jwt))
+                }))
+            }),
+        };
         Self {
             callers: config.callers.clone(),
             issuer,
@@ -120,7 +149,16 @@ impl Authenticator {
             default_group,
             by_subject,
             by_dn,
-            cache: RwLock::new(HashMap::new()),
+            cache: RwLock::new(cache),
+        }
+    }
+
+    /// Whether the callers' issuer (if any) is discovered, discovering it now if not: bearer
+    /// tokens can be checked. `Err` says why not.
+    pub(crate) async fn ready(&self) -> Result<(), String> {
+        match &self.issuer {
+            None => Ok(()),
+            Some(issuer) => issuer.get().await.map(|_| ()).map_err(|e| e.to_string()),
         }
     }
 

@@ -24,6 +24,9 @@ pub mod properties {
     pub const PRIVATE_LIMITED_DELEGATION: &str = "PrivateLimitedDelegation";
     /// getUsersTokensInfo, and getTokensByUserID, deleteToken and updateToken for others.
     pub const PROXY_MANAGEMENT: &str = "ProxyManagement";
+    /// `GET /metrics` on the service's own listener (a separate `[metrics]` listener needs
+    /// none).
+    pub const SERVICE_ADMINISTRATOR: &str = "ServiceAdministrator";
 }
 
 /// The largest request body accepted unless configured otherwise.
@@ -51,6 +54,9 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// closed as soon as they are accepted.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
+/// How long requests under way get to finish after SIGTERM unless configured otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The longest any of the timeouts may be configured (a day): longer ones are mistakes.
 const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
@@ -60,7 +66,16 @@ const MAX_MAX_CONNECTIONS: usize = 1_000_000;
 /// The whole configuration, checked: every name it refers to exists.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The file it was read from, which SIGHUP reads again.
+    pub(crate) source: Option<PathBuf>,
     pub(crate) listen: SocketAddr,
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    pub(crate) log_format: LogFormat,
+    pub(crate) drain_timeout: Duration,
+    /// HTTP/2 on the TLS listener (offered by ALPN).
+    pub(crate) http2: bool,
+    /// HTTP/2 with prior knowledge (h2c) on a plain listener.
+    pub(crate) h2c: bool,
     pub(crate) max_body_bytes: usize,
     pub(crate) purge_interval: Duration,
     pub(crate) limits: ConnectionLimits,
@@ -73,9 +88,21 @@ pub struct Config {
     pub(crate) users: BTreeMap<String, UserConfig>,
 }
 
+/// How the service writes its log (on stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// Lines for people (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
 /// What one connection may take: time for headers, for a body, between requests; and how
 /// many connections are served at once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct ConnectionLimits {
     pub(crate) header_timeout: Duration,
     pub(crate) body_timeout: Duration,
@@ -84,11 +111,14 @@ pub(crate) struct ConnectionLimits {
 }
 
 /// TLS for the listener, and client certificates.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TlsConfig {
     pub(crate) certificate: PathBuf,
     pub(crate) key: PathBuf,
     pub(crate) client_ca: Option<PathBuf>,
+    /// A directory of CA certificates (`*.pem`), as a grid CA directory
+    /// (`/etc/grid-security/certificates`) has them.
+    pub(crate) client_ca_dir: Option<PathBuf>,
 }
 
 /// Where the grants are kept.
@@ -121,7 +151,7 @@ impl fmt::Debug for StoreConfig {
 }
 
 /// How bearer tokens of callers are checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct CallersConfig {
     pub(crate) issuer: String,
     pub(crate) audience: String,
@@ -191,6 +221,8 @@ pub(crate) struct UserConfig {
 struct File {
     #[serde(default)]
     server: ServerSection,
+    #[serde(default)]
+    metrics: Option<MetricsSection>,
     store: StoreSection,
     #[serde(default)]
     callers: Option<CallersSection>,
@@ -214,7 +246,17 @@ struct ServerSection {
     body_timeout_seconds: Option<f64>,
     idle_timeout_seconds: Option<f64>,
     max_connections: Option<usize>,
+    log_format: Option<LogFormat>,
+    drain_timeout_seconds: Option<f64>,
+    http2: Option<bool>,
+    h2c: Option<bool>,
     tls: Option<TlsSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsSection {
+    listen: String,
 }
 
 #[derive(Deserialize)]
@@ -223,6 +265,7 @@ struct TlsSection {
     certificate: PathBuf,
     key: PathBuf,
     client_ca: Option<PathBuf>,
+    client_ca_dir: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -317,8 +360,10 @@ impl Config {
             ))
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base, &|name| std::env::var(name).ok())
-            .map_err(|e| Error::config(format!("{}: {e}", path.display())))
+        let mut config = Self::parse(&text, base, &|name| std::env::var(name).ok())
+            .map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Checks the TOML `text`; relative paths are relative to `base`, `*_env` settings read
@@ -360,10 +405,21 @@ impl Config {
             .map_err(|_| {
                 Error::config("server.listen must be an address with a port, like 127.0.0.1:9181")
             })?;
+        let metrics_listen = file
+            .metrics
+            .map(|metrics| {
+                metrics.listen.parse().map_err(|_| {
+                    Error::config(
+                        "metrics.listen must be an address with a port, like 127.0.0.1:9182",
+                    )
+                })
+            })
+            .transpose()?;
         let tls = file.server.tls.map(|tls| TlsConfig {
             certificate: resolve(&tls.certificate),
             key: resolve(&tls.key),
             client_ca: tls.client_ca.as_deref().map(resolve),
+            client_ca_dir: tls.client_ca_dir.as_deref().map(resolve),
         });
 
         let store = match file.store {
@@ -618,8 +674,19 @@ impl Config {
             },
         };
 
+        let drain_timeout = timeout(
+            "server.drain_timeout_seconds",
+            file.server.drain_timeout_seconds,
+            DEFAULT_DRAIN_TIMEOUT,
+        )?;
         Ok(Self {
+            source: None,
             listen,
+            metrics_listen,
+            log_format: file.server.log_format.unwrap_or_default(),
+            drain_timeout,
+            http2: file.server.http2.unwrap_or(true),
+            h2c: file.server.h2c.unwrap_or(false),
             max_body_bytes: file.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             purge_interval,
             limits,
@@ -642,6 +709,90 @@ impl Config {
     pub fn with_listen(mut self, listen: SocketAddr) -> Self {
         self.listen = listen;
         self
+    }
+
+    /// The address of the separate metrics listener (`[metrics] listen`), if configured.
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics_listen
+    }
+
+    /// How the service writes its log (`server.log_format`; read once, at start).
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format
+    }
+
+    /// The file this configuration was read from ([`from_file`](Self::from_file)); SIGHUP
+    /// reads it again.
+    pub fn source(&self) -> Option<&Path> {
+        self.source.as_deref()
+    }
+
+    /// The settings that a reload cannot change (they are bound at start), which differ
+    /// between `self` (running) and `new`: the keys' names.
+    pub(crate) fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        let mut changed = Vec::new();
+        if self.listen != new.listen {
+            changed.push("server.listen");
+        }
+        if self.metrics_listen != new.metrics_listen {
+            changed.push("metrics.listen");
+        }
+        if self.log_format != new.log_format {
+            changed.push("server.log_format");
+        }
+        if self.limits.max_connections != new.limits.max_connections {
+            changed.push("server.max_connections");
+        }
+        if self.tls.is_some() != new.tls.is_some() {
+            changed.push("server.tls (on or off)");
+        }
+        if !self.store.same_as(&new.store) {
+            changed.push("store");
+        }
+        changed
+    }
+}
+
+impl StoreConfig {
+    /// Whether `other` names the same store, the same way.
+    fn same_as(&self, other: &StoreConfig) -> bool {
+        use secrecy::ExposeSecret as _;
+        match (self, other) {
+            (
+                Self::Postgres {
+                    url,
+                    password,
+                    max_lock_connections,
+                },
+                Self::Postgres {
+                    url: other_url,
+                    password: other_password,
+                    max_lock_connections: other_max,
+                },
+            ) => {
+                url.expose_secret() == other_url.expose_secret()
+                    && password.as_ref().map(|p| p.expose_secret())
+                        == other_password.as_ref().map(|p| p.expose_secret())
+                    && max_lock_connections == other_max
+            }
+            (Self::Sqlite { path }, Self::Sqlite { path: other }) => path == other,
+            (Self::File { dir }, Self::File { dir: other }) => dir == other,
+            (Self::Memory, Self::Memory) => true,
+            _ => false,
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// Whether `other` configures the same client at the same provider (secret included).
+    pub(crate) fn same_as(&self, other: &ProviderConfig) -> bool {
+        use secrecy::ExposeSecret as _;
+        self.issuer == other.issuer
+            && self.client_id == other.client_id
+            && self.client_secret.as_ref().map(|s| s.expose_secret())
+                == other.client_secret.as_ref().map(|s| s.expose_secret())
+            && self.client_auth == other.client_auth
+            && self.audience_parameter == other.audience_parameter
     }
 }
 

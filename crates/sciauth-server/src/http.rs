@@ -1,13 +1,16 @@
-//! The HTTP JSON API: one route per method (`POST /v1/<method>`), `GET /openapi.json`, and
-//! JSON errors for everything else (unknown paths, wrong methods, bodies that are too large,
-//! malformed or of the wrong shape).
+//! The HTTP JSON API: one route per method (`POST /v1/<method>`), `GET /openapi.json`,
+//! `/healthz`, `/readyz` and `/metrics`, and JSON errors for everything else (unknown paths,
+//! wrong methods, bodies that are too large, malformed or of the wrong shape). Every request
+//! is counted in the metrics and logged in one line (`observe`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use sciauth_tokens::service::GROUP_HEADER;
@@ -15,22 +18,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::ApiError;
-use crate::caller::{Authenticator, Caller, PeerDn};
-use crate::service::TokenService;
+use crate::app::{App, Generation};
+use crate::caller::{Caller, PeerDn, Profile};
+use crate::config::properties;
+use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use limited::limited_bytes;
 
 /// The OpenAPI 3.1 description of the API, served at `GET /openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// What every request shares.
-#[derive(Debug)]
-pub(crate) struct App {
-    pub(crate) service: TokenService,
-    pub(crate) auth: Authenticator,
-    pub(crate) max_body_bytes: usize,
-    /// How long a request's body may take to arrive, from when it is first read.
-    pub(crate) body_timeout: std::time::Duration,
-}
+/// The tracing target of the one line logged per request.
+const ACCESS_LOG: &str = "sciauth_server::access";
 
 type Route = (
     &'static str,
@@ -54,8 +52,12 @@ pub(crate) static ROUTES: &[Route] = &[
     ("/v1/whoami", &["get", "post"], || get(whoami).post(whoami)),
     ("/v1/ping", &["get", "post"], || get(ping).post(ping)),
     ("/openapi.json", &["get"], || get(openapi)),
+    ("/healthz", &["get"], || get(healthz)),
+    ("/readyz", &["get"], || get(readyz)),
+    ("/metrics", &["get"], || get(metrics_for_administrators)),
 ];
 
+/// The API, every request observed.
 pub(crate) fn router(app: Arc<App>) -> Router {
     let mut router = Router::new();
     for (path, _, route) in ROUTES {
@@ -64,7 +66,97 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
+}
+
+/// The separate metrics listener (`[metrics] listen`): `/metrics` without authentication,
+/// `/healthz`, `/readyz`. Its requests are not counted in the request metrics.
+pub(crate) fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+/// Who a request turned out to be from, filled in when it is authenticated: for the access
+/// log.
+#[derive(Clone, Default)]
+struct CallerSlot(Arc<OnceLock<Arc<Profile>>>);
+
+/// The route a path is (its pattern in [`ROUTES`]), or `other`: a bounded label, never what
+/// a client wrote.
+fn route_label(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|(route, _, _)| *route == path)
+        .map_or("other", |(route, _, _)| route)
+}
+
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// Counts every request in the metrics and logs it in one line: who called (their configured
+/// user name and group, once authenticated), the method and route, the status, how long it
+/// took. Never a header, a body or a query string, so never a token.
+async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = route_label(request.uri().path());
+    let method = method_label(request.method());
+    let protocol = request.version();
+    let slot = CallerSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let in_flight = app.metrics.request_started();
+    let response = next.run(request).await;
+    drop(in_flight);
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    app.metrics.request_answered(route, method, status, took);
+    let latency_ms = took.as_secs_f64() * 1000.0;
+    let caller = slot.0.get();
+    let (user, group) = caller.map_or(("-", None), |caller| {
+        (caller.username.as_str(), Some(caller.group.as_str()))
+    });
+    // A load balancer's probes would fill the log: they are there at DEBUG.
+    if matches!(route, "/healthz" | "/readyz") {
+        tracing::debug!(
+            target: ACCESS_LOG,
+            caller = user,
+            group,
+            method,
+            route,
+            status,
+            latency_ms,
+            ?protocol,
+            "request"
+        );
+    } else {
+        tracing::info!(
+            target: ACCESS_LOG,
+            caller = user,
+            group,
+            method,
+            route,
+            status,
+            latency_ms,
+            ?protocol,
+            "request"
+        );
+    }
+    response
 }
 
 /// A JSON answer that no cache keeps (it may hold a token).
@@ -87,7 +179,7 @@ pub(crate) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Respo
 
 /// Authenticates the caller, then reads and parses the body as `Req` (an empty body is `{}`).
 async fn prepare<Req: DeserializeOwned>(
-    app: &App,
+    app: &Generation,
     request: Request,
 ) -> Result<(Caller, Req), ApiError> {
     let (parts, body) = request.into_parts();
@@ -102,11 +194,16 @@ async fn prepare<Req: DeserializeOwned>(
             parts.extensions.get::<PeerDn>(),
         )
         .await?;
+    if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+        let _ = slot.0.set(caller.profile.clone());
+    }
     // A client that sends its body a byte at a time would otherwise hold the request (and
     // its connection) open for as long as it likes.
+    let config = app.config();
+    let body_timeout = config.limits.body_timeout;
     let bytes = tokio::time::timeout(
-        app.body_timeout,
-        limited_bytes(&parts.headers, body, app.max_body_bytes),
+        body_timeout,
+        limited_bytes(&parts.headers, body, config.max_body_bytes),
     )
     .await
     .map_err(|_| {
@@ -115,7 +212,7 @@ async fn prepare<Req: DeserializeOwned>(
             "request_timeout",
             format!(
                 "the request body did not arrive within {} s",
-                app.body_timeout.as_secs_f64()
+                body_timeout.as_secs_f64()
             ),
         )
     })??;
@@ -184,6 +281,7 @@ fn answer<T: Serialize>(result: Result<T, ApiError>) -> Response {
 }
 
 async fn get_token(State(app): State<Arc<App>>, request: Request) -> Response {
+    let app = app.current();
     answer(
         async {
             let (caller, body) = prepare(&app, request).await?;
@@ -194,6 +292,7 @@ async fn get_token(State(app): State<Arc<App>>, request: Request) -> Response {
 }
 
 async fn update_token(State(app): State<Arc<App>>, request: Request) -> Response {
+    let app = app.current();
     answer(
         async {
             let (caller, body) = prepare(&app, request).await?;
@@ -204,6 +303,7 @@ async fn update_token(State(app): State<Arc<App>>, request: Request) -> Response
 }
 
 async fn delete_token(State(app): State<Arc<App>>, request: Request) -> Response {
+    let app = app.current();
     answer(
         async {
             let (caller, body) = prepare(&app, request).await?;
@@ -214,6 +314,7 @@ async fn delete_token(State(app): State<Arc<App>>, request: Request) -> Response
 }
 
 async fn tokens_by_user_id(State(app): State<Arc<App>>, request: Request) -> Response {
+    let app = app.current();
     answer(
         async {
             let (caller, body) = prepare(&app, request).await?;
@@ -229,6 +330,7 @@ async fn tokens_by_user_id(State(app): State<Arc<App>>, request: Request) -> Res
 pub(crate) struct NoParameters {}
 
 async fn own_tokens_info(State(app): State<Arc<App>>, request: Request) -> Response {
+    let app = app.current();
     answer(
         async {
             let (caller, NoParameters {}) = prepare(&app, request).await?;
@@ -239,6 +341,7 @@ async fn own_tokens_info(State(app): State<Arc<App>>, request: Request) -> Respo
 }
 
 async fn users_tokens_info(State(app): State<Arc<App>>, request: Request) -> Response {
+    let app = app.current();
     answer(
         async {
             let (caller, body) = prepare(&app, request).await?;
@@ -249,6 +352,7 @@ async fn users_tokens_info(State(app): State<Arc<App>>, request: Request) -> Res
 }
 
 async fn whoami(State(app): State<Arc<App>>, request: Request) -> Response {
+    let app = app.current();
     answer(
         async {
             let (caller, NoParameters {}) = prepare(&app, request).await?;
@@ -260,7 +364,57 @@ async fn whoami(State(app): State<Arc<App>>, request: Request) -> Response {
 
 /// Needs no authentication (DIRAC: `auth_ping = all`).
 async fn ping(State(app): State<Arc<App>>) -> Response {
-    json_response(StatusCode::OK, &app.service.ping())
+    json_response(StatusCode::OK, &app.current().service.ping())
+}
+
+/// The process is up. No authentication, no secrets.
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, &serde_json::json!({"status": "ok"}))
+}
+
+/// Whether this replica can serve (see `App::readiness`): 200, or 503 with what is missing.
+/// No authentication, no secrets: states only, no error text.
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    let readiness = app.readiness().await;
+    let status = if readiness.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, &readiness)
+}
+
+/// `/metrics` on the separate metrics listener.
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let mut response = Response::new(Body::from(app.metrics.encode()));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(METRICS_CONTENT_TYPE),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `/metrics` on the service's listener: for callers with `ServiceAdministrator`.
+async fn metrics_for_administrators(State(app): State<Arc<App>>, request: Request) -> Response {
+    let allowed = async {
+        let (caller, NoParameters {}) = prepare(&app.current(), request).await?;
+        if caller.has(properties::SERVICE_ADMINISTRATOR) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the metrics need the property ServiceAdministrator, which the group {} does \
+                 not have (or configure a separate [metrics] listener)",
+                caller.profile.group
+            )))
+        }
+    }
+    .await;
+    match allowed {
+        Ok(()) => metrics(State(app)).await,
+        Err(error) => error.into_response(),
+    }
 }
 
 async fn openapi() -> Response {

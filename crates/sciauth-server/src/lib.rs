@@ -30,6 +30,18 @@
 //! across replicas through the store's lock ([`PostgresStore`]: an advisory lock), and the
 //! rotated refresh token is stored before the access token is returned.
 //!
+//! # Running it
+//!
+//! [`Server::run`] binds the configured listeners and serves until SIGTERM or SIGINT, then
+//! drains (stops accepting, finishes the requests under way within `drain_timeout_seconds`);
+//! SIGHUP reloads the configuration file ([`ServerHandle::reload`] does it from code): a
+//! configuration that cannot be read, or that changes what only a restart applies, is refused
+//! and the running one kept. `GET /metrics` (Prometheus text, `prometheus-client`), `/healthz`
+//! and `/readyz` are on the service's listener and, with `[metrics]`, on a listener of their
+//! own; every request is logged in one line. HTTP/2 comes by ALPN on TLS, and with prior
+//! knowledge (h2c) where configured. `docs/sciauth-server.md` has the details and a
+//! deployment recipe.
+//!
 //! ```no_run
 //! # async fn run() -> sciauth_server::Result<()> {
 //! use sciauth_server::{Config, Server};
@@ -39,15 +51,17 @@
 //! ```
 
 pub use crate::config::{
-    Config, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_PURGE_INTERVAL, properties,
+    Config, DEFAULT_BODY_TIMEOUT, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_PURGE_INTERVAL, LogFormat, properties,
 };
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::http::OPENAPI;
 pub use crate::postgres::{DEFAULT_MAX_LOCK_CONNECTIONS, PostgresStore};
-pub use crate::server::Server;
+pub use crate::server::{Server, ServerHandle};
 
 mod api;
+mod app;
 mod caller;
 mod config;
 mod dn;
@@ -56,6 +70,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod metrics;
 mod postgres;
 mod purge;
 mod server;

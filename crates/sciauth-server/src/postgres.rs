@@ -151,6 +151,14 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Whether the database answers (a query on the shared connection, connected again if
+    /// it was lost).
+    pub async fn check(&self) -> TokensResult<()> {
+        let client = self.inner.shared().await?;
+        client.simple_query("SELECT 1").await.map_err(backend)?;
+        Ok(())
+    }
+
     /// Deletes the grants that hold nothing usable at `now` (see `purge_after` in the
     /// schema) and returns how many.
     pub async fn purge(&self, now: SystemTime) -> TokensResult<u64> {

@@ -20,6 +20,7 @@ use sciauth_tokens::{
 use crate::api::ApiError;
 use crate::caller::Caller;
 use crate::config::{ClientAuthMethod, Config, ProviderConfig, properties};
+use crate::metrics::{ManagerMetrics, Metrics};
 
 /// The prefix of a group's account in the store: `group:<name>` (user names hold no `:`).
 const GROUP_ACCOUNT_PREFIX: &str = "group:";
@@ -33,7 +34,6 @@ pub(crate) struct TokenService {
     /// Groups' grants: client credentials.
     groups: TokenManager,
     providers: BTreeMap<String, Provider>,
-    store: Arc<dyn TokenStore>,
 }
 
 #[derive(Debug, Clone)]
@@ -45,10 +45,34 @@ struct Provider {
 }
 
 impl TokenService {
-    pub(crate) fn new(config: Config, store: Arc<dyn TokenStore>) -> Self {
+    /// The service for `config`. When `previous` (the service before a reload) has the same
+    /// providers, its token managers are kept, and with them the tokens in memory and the
+    /// providers' discovery.
+    pub(crate) fn new(
+        config: Config,
+        store: Arc<dyn TokenStore>,
+        metrics: &Arc<Metrics>,
+        previous: Option<&TokenService>,
+    ) -> Self {
+        if let Some(previous) = previous.filter(|p| p.same_providers(&config)) {
+            return Self {
+                config,
+                users: previous.users.clone(),
+                groups: previous.groups.clone(),
+                providers: previous.providers.clone(),
+            };
+        }
+        let observer = Arc::new(ManagerMetrics {
+            metrics: metrics.clone(),
+            providers: config
+                .providers
+                .iter()
+                .map(|(name, p)| (p.issuer.clone(), p.client_id.clone(), name.clone()))
+                .collect(),
+        });
         let mut providers = BTreeMap::new();
-        let mut users = TokenManager::builder(store.clone());
-        let mut groups = TokenManager::builder(store.clone());
+        let mut users = TokenManager::builder(store.clone()).observer(observer.clone());
+        let mut groups = TokenManager::builder(store.clone()).observer(observer);
         for (name, provider) in &config.providers {
             let client = lazy_client(provider.clone());
             users = users.client(client.clone());
@@ -68,12 +92,24 @@ impl TokenService {
             users: users.build(),
             groups: groups.build(),
             providers,
-            store,
         }
     }
 
-    pub(crate) fn store(&self) -> &Arc<dyn TokenStore> {
-        &self.store
+    fn same_providers(&self, config: &Config) -> bool {
+        self.config.providers.len() == config.providers.len()
+            && self
+                .config
+                .providers
+                .iter()
+                .zip(&config.providers)
+                .all(|((name, old), (new_name, new))| name == new_name && old.same_as(new))
+    }
+
+    /// Each provider's name and client (lazy: built on first use), for readiness.
+    pub(crate) fn provider_clients(&self) -> impl Iterator<Item = (&str, &ClientConfig)> {
+        self.providers
+            .iter()
+            .map(|(name, provider)| (name.as_str(), &provider.client))
     }
 
     pub(crate) fn config(&self) -> &Config {

@@ -271,6 +271,11 @@ async fn no_more_than_max_connections_are_served() {
 
 /// A TLS client presenting alice's certificate.
 fn tls_client(pki: &Pki) -> tokio_rustls::TlsConnector {
+    tokio_rustls::TlsConnector::from(tls_client_config(pki))
+}
+
+/// The configuration of [`tls_client`].
+fn tls_client_config(pki: &Pki) -> Arc<rustls::ClientConfig> {
     let (cert, key) = pki.issue(&[], &[(DnType::CommonName, "alice")], true);
     let mut roots = rustls::RootCertStore::empty();
     roots
@@ -287,7 +292,7 @@ fn tls_client(pki: &Pki) -> tokio_rustls::TlsConnector {
         PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
     )
     .unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    Arc::new(config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,6 +368,101 @@ async fn over_tls_slow_bodies_headers_and_handshakes_are_cut_off() {
         String::from_utf8_lossy(&received)
     );
     closed_by_server(&mut silent, "a connection that never began its handshake").await;
+}
+
+/// The HTTP/2 connection preface and an empty SETTINGS frame.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+
+/// A PING frame: bytes that keep an HTTP/2 connection talking without a request.
+const H2_PING: &[u8] = b"\x00\x00\x08\x06\x00\x00\x00\x00\x00pingping";
+
+/// The start of a HEADERS frame (stream 1) announcing a 16-byte header block that never comes.
+const H2_HEADERS_START: &[u8] = b"\x00\x00\x10\x01\x04\x00\x00\x00\x01";
+
+/// On HTTP/2 (TLS with ALPN h2, and h2c), a connection that sends no request, only PINGs, is
+/// closed after the header timeout; one whose request's headers never end too. (hyper alone
+/// answers PINGs and waits for the rest of a frame for ever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_connections_are_bounded_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    pki.write_server_files(dir.path());
+    let address = start(
+        dir.path(),
+        "header_timeout_seconds = 1\nidle_timeout_seconds = 1",
+        true,
+    )
+    .await;
+    let mut config = (*tls_client_config(&pki)).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let connect = || {
+        let connector = connector.clone();
+        async move {
+            let tcp = TcpStream::connect(address).await.unwrap();
+            let tls = connector
+                .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+                .await
+                .unwrap();
+            assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+            tls
+        }
+    };
+    let pings = tokio::spawn({
+        let stream = connect().await;
+        async move {
+            drip_until_closed(
+                stream,
+                H2_PREFACE,
+                H2_PING,
+                "an HTTP/2 connection sending only PINGs",
+            )
+            .await
+        }
+    });
+    let headers = tokio::spawn({
+        let stream = connect().await;
+        let start = [H2_PREFACE, H2_HEADERS_START].concat();
+        async move {
+            drip_until_closed(
+                stream,
+                &start,
+                b"",
+                "an HTTP/2 request whose headers never end",
+            )
+            .await
+        }
+    });
+    pings.await.unwrap();
+    headers.await.unwrap();
+
+    // h2c likewise; and a real request is served there.
+    let address = start(
+        dir.path(),
+        "h2c = true\nheader_timeout_seconds = 1\nidle_timeout_seconds = 1",
+        false,
+    )
+    .await;
+    let stream = TcpStream::connect(address).await.unwrap();
+    drip_until_closed(
+        stream,
+        H2_PREFACE,
+        H2_PING,
+        "an h2c connection sending only PINGs",
+    )
+    .await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let ping = http
+        .get(format!("http://{address}/v1/ping"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.version(), reqwest::Version::HTTP_2);
+    assert_eq!(ping.status(), 200);
 }
 
 #[tokio::test]

@@ -84,8 +84,8 @@ pub use crate::id_token::IdTokenClaims;
 pub use crate::issuer::{Issuer, IssuerBuilder, LazyIssuer, SigningKeyInfo, is_cleartext_remote};
 pub use crate::manager::request::DEFAULT_MIN_VALID;
 pub use crate::manager::{
-    ClientConfig, DEFAULT_UNKNOWN_LIFETIME, Logout, TokenCredential, TokenManager,
-    TokenManagerBuilder, TokenRequest,
+    ClientConfig, DEFAULT_UNKNOWN_LIFETIME, Logout, ManagerObserver, ProviderGrant,
+    TokenCredential, TokenManager, TokenManagerBuilder, TokenRequest,
 };
 pub use crate::metadata::ProviderMetadata;
 pub use crate::pkce::PkceVerifier;

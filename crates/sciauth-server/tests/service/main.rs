@@ -12,6 +12,7 @@ mod postgres;
 mod authorization;
 mod client;
 mod input;
+mod operations;
 mod replicas;
 mod store;
 mod tokens;
@@ -203,6 +204,22 @@ impl Fixture {
         (format!("http://{address}"), stop)
     }
 
+    /// A replica with a separate metrics listener, and a handle on it.
+    async fn monitored_replica(&self, config: Config) -> Monitored {
+        let server = Server::new(config).await.unwrap();
+        let handle = server.handle();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let metrics_base = format!("http://{}", metrics.local_addr().unwrap());
+        tokio::spawn(server.serve_with_metrics(listener, Some(metrics), std::future::pending()));
+        Monitored {
+            base,
+            metrics_base,
+            handle,
+        }
+    }
+
     /// A caller's bearer token for the service: client credentials of `client_id` (its `sub`
     /// is the client id).
     async fn service_caller(&self, client_id: &str, secret: &str) -> String {
@@ -272,6 +289,13 @@ impl Fixture {
             .as_u64()
             .unwrap_or(0)
     }
+}
+
+/// A replica and its metrics listener.
+struct Monitored {
+    base: String,
+    metrics_base: String,
+    handle: sciauth_server::ServerHandle,
 }
 
 /// A transport that never goes through a proxy: tests reach only 127.0.0.1.

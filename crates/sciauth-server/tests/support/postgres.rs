@@ -24,11 +24,13 @@ use std::time::{Duration, Instant};
 /// How long the cluster may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The running cluster of this test binary.
+/// The running cluster of this test binary (or of one test: [`Cluster::dedicated`]).
 pub struct Cluster {
     socket_dir: PathBuf,
+    /// 127.0.0.1's port, when the cluster also listens on TCP.
+    tcp_port: Option<u16>,
     // Kept open: the watchdog shell stops PostgreSQL when it closes.
-    _watchdog: Mutex<(Child, ChildStdin)>,
+    watchdog: Mutex<(Child, ChildStdin)>,
     next_database: AtomicU32,
 }
 
@@ -92,6 +94,25 @@ fn as_owner(program: &Path, root: bool) -> Command {
 
 impl Cluster {
     fn start() -> Cluster {
+        Self::start_with(None)
+    }
+
+    /// A cluster of its own, for a test that stops and starts it ([`stop`](Self::stop),
+    /// [`start_again`](Self::start_again)); stopped and removed when dropped.
+    pub fn dedicated() -> Cluster {
+        Self::start_with(None)
+    }
+
+    /// A cluster of its own that also listens on 127.0.0.1 at a free port (the benchmark's).
+    pub fn dedicated_on_tcp() -> Cluster {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_with(Some(port))
+    }
+
+    fn start_with(tcp_port: Option<u16>) -> Cluster {
         let bin = bin_dir();
         let root = is_root();
         let dir = tempfile::Builder::new()
@@ -126,17 +147,26 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        // The watchdog: start postgres in the background, wait for our pipe to close, then
-        // stop it (fast shutdown), wait, and remove the directory.
+        // The watchdog: start postgres in the background, then read commands from our pipe:
+        // `stop` stops it (fast shutdown) and waits, `start` starts it again. When the pipe
+        // closes, stop it, wait, and remove the directory.
         let script = r#"
             dir="$1"; shift
-            "$@" </dev/null >"$dir/postgres.log" 2>&1 &
+            "$@" </dev/null >>"$dir/postgres.log" 2>&1 &
             pid=$!
-            read -r _ || true
-            kill -INT "$pid" 2>/dev/null
-            wait "$pid"
+            while read -r command; do
+                case "$command" in
+                    stop) kill -INT "$pid" 2>/dev/null; wait "$pid"; pid= ;;
+                    start) "$@" </dev/null >>"$dir/postgres.log" 2>&1 & pid=$! ;;
+                esac
+            done
+            [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null && wait "$pid"
             rm -rf "$dir"
         "#;
+        let listen = match tcp_port {
+            Some(port) => format!("listen_addresses=127.0.0.1 port={port}"),
+            None => "listen_addresses=".to_owned(),
+        };
         let mut command = as_owner(Path::new("/bin/sh"), root);
         command
             .arg("-c")
@@ -148,9 +178,8 @@ impl Cluster {
             .arg(&data)
             .arg("-k")
             .arg(&dir)
+            .args(listen.split(' ').flat_map(|setting| ["-c", setting]))
             .args([
-                "-c",
-                "listen_addresses=",
                 "-c",
                 "fsync=off",
                 "-c",
@@ -167,7 +196,7 @@ impl Cluster {
             .stderr(Stdio::inherit());
         let mut child = command.spawn().expect("sh runs");
         let stdin = child.stdin.take().expect("stdin is piped");
-        let socket = dir.join(".s.PGSQL.5432");
+        let socket = dir.join(format!(".s.PGSQL.{}", tcp_port.unwrap_or(5432)));
         let started = Instant::now();
         while !socket.exists() {
             if started.elapsed() > START_TIMEOUT {
@@ -178,17 +207,60 @@ impl Cluster {
         }
         Cluster {
             socket_dir: dir,
-            _watchdog: Mutex::new((child, stdin)),
+            tcp_port,
+            watchdog: Mutex::new((child, stdin)),
             next_database: AtomicU32::new(0),
         }
     }
 
-    /// The connection string of `database`.
+    fn socket(&self) -> PathBuf {
+        self.socket_dir
+            .join(format!(".s.PGSQL.{}", self.tcp_port.unwrap_or(5432)))
+    }
+
+    fn tell_watchdog(&self, command: &str) {
+        use std::io::Write as _;
+        let mut watchdog = self.watchdog.lock().unwrap();
+        writeln!(watchdog.1, "{command}").expect("the watchdog reads its pipe");
+        watchdog.1.flush().unwrap();
+    }
+
+    /// Stops PostgreSQL (fast shutdown: sessions are ended) and waits until it is gone.
+    pub fn stop(&self) {
+        self.tell_watchdog("stop");
+        let started = Instant::now();
+        while self.socket().exists() {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "PostgreSQL did not stop within {START_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts PostgreSQL again after [`stop`](Self::stop) and waits for its socket.
+    pub fn start_again(&self) {
+        self.tell_watchdog("start");
+        let started = Instant::now();
+        while !self.socket().exists() {
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "PostgreSQL did not start again within {START_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The connection string of `database`: over TCP to 127.0.0.1 if the cluster listens
+    /// there, else over its Unix socket.
     pub fn url(&self, database: &str) -> String {
-        format!(
-            "host={} user=postgres dbname={database}",
-            self.socket_dir.display()
-        )
+        match self.tcp_port {
+            Some(port) => format!("host=127.0.0.1 port={port} user=postgres dbname={database}"),
+            None => format!(
+                "host={} user=postgres dbname={database}",
+                self.socket_dir.display()
+            ),
+        }
     }
 
     /// A new, empty database; its connection string.

@@ -20,9 +20,11 @@ use crate::store::{GrantKey, LockedGrant, StoredGrant, TokenInfo, TokenStore};
 use crate::token::{Token, token_type};
 
 mod credential;
+mod observer;
 pub(crate) mod request;
 
 pub use credential::TokenCredential;
+pub use observer::{ManagerObserver, ProviderGrant};
 pub use request::TokenRequest;
 
 /// How long a token whose expiry the provider did not give is used before it is replaced,
@@ -268,6 +270,7 @@ struct Shared {
     /// Per client (same order as `clients`), the grants by account: a cached `get` finds
     /// its state with the request's account as it is, without building a `GrantKey`.
     grants: Vec<ArcSwap<HashMap<String, Arc<GrantState>>>>,
+    observer: Option<Arc<dyn ManagerObserver>>,
 }
 
 /// What this process knows about one grant, and the single-flight gate of its refreshes.
@@ -344,6 +347,7 @@ pub struct TokenManagerBuilder {
     clock: Option<Arc<dyn Clock>>,
     jitter: Jitter,
     unknown_lifetime: Duration,
+    observer: Option<Arc<dyn ManagerObserver>>,
 }
 
 impl TokenManagerBuilder {
@@ -377,6 +381,13 @@ impl TokenManagerBuilder {
         self
     }
 
+    /// Who is told what the manager does (cache hits and misses, single-flight waits,
+    /// requests to providers), for metrics. By default, nobody.
+    pub fn observer(mut self, observer: Arc<dyn ManagerObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// The manager.
     pub fn build(self) -> TokenManager {
         let clock = self.clock.unwrap_or_else(|| match self.clients.first() {
@@ -395,6 +406,7 @@ impl TokenManagerBuilder {
                 jitter: self.jitter,
                 unknown_lifetime: self.unknown_lifetime,
                 grants,
+                observer: self.observer,
             }),
         }
     }
@@ -419,6 +431,7 @@ impl TokenManager {
             clock: None,
             jitter: Arc::new(fastrand::f64),
             unknown_lifetime: DEFAULT_UNKNOWN_LIFETIME,
+            observer: None,
         }
     }
 
@@ -698,10 +711,12 @@ impl TokenManager {
     /// path. Starts a background refresh when the one handed out is due.
     pub(crate) async fn serve(&self, request: &TokenRequest, goal: Goal) -> Result<Served> {
         let (client, config) = self.config_at(request)?;
-        if matches!(goal, Goal::Valid)
-            && let Some(served) = self.cached(client, config, request)
-        {
-            return Ok(served);
+        if matches!(goal, Goal::Valid) {
+            if let Some(served) = self.cached(client, config, request) {
+                self.observe(|o| o.lookup(true));
+                return Ok(served);
+            }
+            self.observe(|o| o.lookup(false));
         }
         let state = self.state_at(client, request.account());
         let key = key_of(config, request);
@@ -740,7 +755,15 @@ impl TokenManager {
         request: &TokenRequest,
         goal: Goal,
     ) -> Result<Served> {
-        let _flight = state.refreshing.lock().await;
+        let _flight = match state.refreshing.try_lock() {
+            Ok(flight) => flight,
+            Err(_) => {
+                let waiting = std::time::Instant::now();
+                let flight = state.refreshing.lock().await;
+                self.observe(|o| o.flight_wait(waiting.elapsed()));
+                flight
+            }
+        };
         if let Some(served) = self.satisfied(state, request, &goal) {
             return Ok(served);
         }
@@ -800,7 +823,12 @@ impl TokenManager {
             {
                 return Err(scopes_mismatch(key, grant, request));
             }
-            let token = match self.refresh_grant(config, grant, request).await {
+            let refreshed = self.observed(
+                config,
+                ProviderGrant::RefreshToken,
+                self.refresh_grant(config, grant, request),
+            );
+            let token = match refreshed.await {
                 Ok(token) => token,
                 Err(error) if error.oauth_code() == Some(&OAuthErrorCode::InvalidGrant) => {
                     // Another process (or a tool that does not take our lock) may have
@@ -822,7 +850,11 @@ impl TokenManager {
                         return Err(refresh_refused(key, error));
                     };
                     let token = self
-                        .refresh_grant(config, &again, request)
+                        .observed(
+                            config,
+                            ProviderGrant::RefreshToken,
+                            self.refresh_grant(config, &again, request),
+                        )
                         .await
                         .map_err(|e| map_refresh_error(key, &again, request, e))?;
                     return self.persist(locked, Some(again), token, request).await;
@@ -834,30 +866,69 @@ impl TokenManager {
         if config.token_exchange
             && let Some(subject) = stored.as_ref().and_then(|g| best_subject(g, now, self))
         {
-            let client = config.client().await?;
-            let mut exchange = client.exchange(subject, token_type::ACCESS_TOKEN);
-            if !request.requested_scopes().is_empty() {
-                exchange = exchange.scopes(request.requested_scopes().iter());
-            }
-            if let Some(audience) = request.requested_audience() {
-                exchange = exchange.audience(audience);
-            }
-            let token = exchange.send().await?;
+            let exchanged = async {
+                let client = config.client().await?;
+                let mut exchange = client.exchange(subject, token_type::ACCESS_TOKEN);
+                if !request.requested_scopes().is_empty() {
+                    exchange = exchange.scopes(request.requested_scopes().iter());
+                }
+                if let Some(audience) = request.requested_audience() {
+                    exchange = exchange.audience(audience);
+                }
+                exchange.send().await
+            };
+            let token = self
+                .observed(config, ProviderGrant::TokenExchange, exchanged)
+                .await?;
             return self.persist(locked, stored, token, request).await;
         }
         if config.client_credentials {
-            let client = config.client().await?;
-            let mut grant = client.client_credentials();
-            if !request.requested_scopes().is_empty() {
-                grant = grant.scopes(request.requested_scopes().iter());
-            }
-            if let Some(audience) = request.requested_audience() {
-                grant = grant.audience(audience);
-            }
-            let token = grant.send().await?;
+            let granted = async {
+                let client = config.client().await?;
+                let mut grant = client.client_credentials();
+                if !request.requested_scopes().is_empty() {
+                    grant = grant.scopes(request.requested_scopes().iter());
+                }
+                if let Some(audience) = request.requested_audience() {
+                    grant = grant.audience(audience);
+                }
+                grant.send().await
+            };
+            let token = self
+                .observed(config, ProviderGrant::ClientCredentials, granted)
+                .await?;
             return self.persist(locked, stored, token, request).await;
         }
         Err(not_refreshable(key, stored.as_ref(), request))
+    }
+
+    fn observe(&self, tell: impl FnOnce(&dyn ManagerObserver)) {
+        if let Some(observer) = &self.inner.observer {
+            tell(observer.as_ref());
+        }
+    }
+
+    /// Runs `request` (a grant at the provider of `config`) and tells the observer how it
+    /// went.
+    async fn observed<T>(
+        &self,
+        config: &ClientConfig,
+        grant: ProviderGrant,
+        request: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(observer) = &self.inner.observer else {
+            return request.await;
+        };
+        let started = std::time::Instant::now();
+        let result = request.await;
+        observer.provider_request(
+            config.issuer(),
+            config.client_id(),
+            grant,
+            result.as_ref().map(|_| ()),
+            started.elapsed(),
+        );
+        result
     }
 
     async fn refresh_grant(
@@ -1440,6 +1511,68 @@ mod tests {
             assert_eq!(wrong_builds.load(Ordering::SeqCst), expected_builds);
         }
         assert!(format!("{:?}", manager.inner.clients[0]).contains("built: false"));
+    }
+
+    /// Counts what a manager reports.
+    #[derive(Debug, Default)]
+    struct Counting {
+        hits: AtomicU64,
+        misses: AtomicU64,
+        provider_requests: AtomicU64,
+    }
+
+    impl ManagerObserver for Counting {
+        fn lookup(&self, cached: bool) {
+            let counter = if cached { &self.hits } else { &self.misses };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+
+        fn provider_request(
+            &self,
+            _: &str,
+            _: &str,
+            _: ProviderGrant,
+            _: std::result::Result<(), &Error>,
+            _: Duration,
+        ) {
+            self.provider_requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[tokio::test]
+    async fn the_observer_is_told_of_hits_and_misses() {
+        let clock = Arc::new(ManualClock::at_unix(NOW));
+        let url = "https://idp.example.test";
+        let metadata =
+            ProviderMetadata::new(url, url::Url::parse(&format!("{url}/token")).unwrap());
+        let issuer = Issuer::builder(url)
+            .metadata(metadata)
+            .clock(clock)
+            .build()
+            .await
+            .unwrap();
+        let store = MemoryStore::new();
+        let grant: StoredGrant = serde_json::from_value(serde_json::json!({
+            "version": 1, "issuer": url, "client_id": "native-app", "account": "alice",
+            "updated_at": NOW, "access_tokens": [access_token(None, NOW + 500)],
+        }))
+        .unwrap();
+        store.put(&grant).await.unwrap();
+        let counting = Arc::new(Counting::default());
+        let manager = TokenManager::builder(store)
+            .client(OAuthClient::builder(issuer, "native-app").build())
+            .observer(counting.clone())
+            .build();
+        let request = TokenRequest::new("alice");
+        // First from the store (a miss), then from memory (a hit).
+        manager.get(&request).await.unwrap();
+        manager.get(&request).await.unwrap();
+        // Nothing covers another audience, and nothing can be refreshed: a miss, no request.
+        let other = TokenRequest::new("alice").audience("https://other.example.test");
+        assert!(manager.get(&other).await.is_err());
+        assert_eq!(counting.hits.load(Ordering::Relaxed), 1);
+        assert_eq!(counting.misses.load(Ordering::Relaxed), 2);
+        assert_eq!(counting.provider_requests.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test]
