@@ -1,19 +1,35 @@
 //! The session token cache that processes share: one JSON file per (auth host, VO, account,
-//! auth type, identity) in a 0700 directory, rewritten atomically under a lock.
+//! auth type, identity) in a 0700 directory, rewritten atomically under a lock; and the token
+//! file of the Rucio client itself (`/tmp/<user>/.rucio_<user>/auth_token_for_account_<account>`,
+//! or `auth_token_file_path`), shared with it so that `rucio` and sciauth log in once between
+//! them.
 //!
 //! It holds only a Rucio session token, which a login replaces at any time: a file that is
 //! missing, corrupt, of another version or for another key counts as absent (and is
 //! logged); a directory that cannot be used means logging in without the cache. Nothing
 //! here fails a request.
+//!
+//! The Rucio client's file holds the bare token and nothing else: no expiry, no server, no
+//! identity. Another process wrote it, so it is hostile input: read only when its directory
+//! and the file are the user's own and others cannot write them, never through a symbolic
+//! link, at most [`MAX_SHARED_TOKEN_LEN`] bytes of visible ASCII. A token found there that
+//! sciauth did not write itself is [`Cached::Foreign`]: the session asks the server what it is
+//! (`/auth/validate`) before using it. One sciauth wrote for another login (another identity
+//! at the same account) is never used: the private record of who last wrote the file says.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sciauth_credentials::time::later;
-use sciauth_tokens::fs::{FileLock, check_private_file, ensure_private_dir, write_atomic};
+use sciauth_tokens::fs::{
+    FileLock, TokenDir, check_private_file, check_token_dir, ensure_private_dir, read_owned_file,
+    write_atomic,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+use sciauth_credentials::text::printable;
 
 use crate::config::Environment;
 use crate::login::SessionToken;
@@ -45,13 +61,151 @@ struct CacheFile {
     granted_account: Option<String>,
 }
 
+/// The longest token read from the Rucio client's file: Rucio's own tokens are about 100
+/// bytes, OIDC access tokens a few kilobytes.
+pub(crate) const MAX_SHARED_TOKEN_LEN: u64 = 16 * 1024;
+
+/// The Rucio client's token file (and the expiry file it writes beside it for OIDC tokens it
+/// refreshes), shared with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SharedFiles {
+    pub(crate) dir: PathBuf,
+    pub(crate) token: PathBuf,
+    pub(crate) exp: PathBuf,
+}
+
+/// Where the Rucio client (rucio-clients 41, `BaseClient._get_auth_tokens`) keeps the token of
+/// `account` at `vo`: `auth_token_file_path` if set (for every account), else
+/// `<tmp>/<user>/.rucio_<user>[@<vo>]/auth_token_for_account_<account>` (or
+/// `..._for_default_account` without an account), with `<tmp>` Python's temporary directory.
+/// `None` when that cannot be said safely: no user name, a bare file name, or an account or
+/// VO that would make a path of its own (`/`, `..`).
+pub(crate) fn shared_files(
+    token_file_setting: Option<&Path>,
+    env: &Environment,
+    account: Option<&str>,
+    vo: Option<&str>,
+) -> Option<SharedFiles> {
+    let plain = |text: &str| {
+        !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && text != "."
+            && text != ".."
+    };
+    let suffix = match account {
+        None => "for_default_account".to_owned(),
+        Some(account) if plain(account) => format!("for_account_{account}"),
+        Some(_) => return None,
+    };
+    if let Some(file) = token_file_setting {
+        let dir = file.parent().filter(|d| !d.as_os_str().is_empty())?;
+        return Some(SharedFiles {
+            dir: dir.to_owned(),
+            token: file.to_owned(),
+            exp: dir.join(format!("auth_token_exp_{suffix}")),
+        });
+    }
+    let user = env.user_name().filter(|u| plain(u))?;
+    let mut name = format!(".rucio_{user}");
+    match vo {
+        None | Some("def") => {}
+        Some(vo) if plain(vo) => name = format!("{name}@{vo}"),
+        Some(_) => return None,
+    }
+    let dir = env.python_temp_dir().join(&user).join(name);
+    Some(SharedFiles {
+        token: dir.join(format!("auth_token_{suffix}")),
+        exp: dir.join(format!("auth_token_exp_{suffix}")),
+        dir,
+    })
+}
+
+impl SharedFiles {
+    /// The token in the file, `Ok(None)` when there is none, or why the file or its
+    /// directory is not safe to use.
+    fn read_token(&self) -> std::result::Result<Option<SecretString>, String> {
+        match check_token_dir(&self.dir) {
+            Ok(TokenDir::Missing) => return Ok(None),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let Some(bytes) =
+            read_owned_file(&self.token, MAX_SHARED_TOKEN_LEN).map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        parse_shared_token(&bytes).map(Some)
+    }
+
+    /// Writes the token as the Rucio client does (the bare token, 0600, atomically), and for
+    /// an OIDC token the expiry file too. The directory is created 0700 when missing, mended
+    /// to 0700 when it is ours, and left as it is when shared (sticky, like `/tmp`).
+    fn write(&self, token: &SessionToken, with_expiry: bool) -> std::io::Result<()> {
+        match check_token_dir(&self.dir)? {
+            TokenDir::Missing | TokenDir::Private => {
+                ensure_private_dir(&self.dir)?;
+            }
+            TokenDir::Shared => {}
+        }
+        write_atomic(&self.token, token.token.expose_secret().as_bytes())?;
+        if with_expiry
+            && let Some(at) = token
+                .expires_at
+                .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+        {
+            write_atomic(&self.exp, at.as_secs().to_string().as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The token in the Rucio client's file: its first line (the client writes no newline, and
+/// reads the first line), 1 to [`MAX_SHARED_TOKEN_LEN`] bytes of visible ASCII and spaces
+/// (x509 tokens hold the DN), not starting or ending with a space. The error never quotes it.
+pub(crate) fn parse_shared_token(bytes: &[u8]) -> std::result::Result<SecretString, String> {
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Err("the file is empty".to_owned());
+    }
+    if !line.iter().all(|b| (0x20..0x7f).contains(b))
+        || line.first() == Some(&b' ')
+        || line.last() == Some(&b' ')
+    {
+        return Err("the file holds something that is not a Rucio token".to_owned());
+    }
+    // Visible ASCII: valid UTF-8.
+    Ok(SecretString::from(
+        String::from_utf8_lossy(line).into_owned(),
+    ))
+}
+
+/// What the cache holds for a key.
+#[derive(Debug)]
+pub(crate) enum Cached {
+    /// A token sciauth wrote (or took over), with its expiry and account.
+    Known(SessionToken),
+    /// A token the Rucio client wrote to the shared file: what it is for and when it expires
+    /// are not known until the server says.
+    Foreign(SecretString),
+}
+
 /// One cache file and its lock.
 #[derive(Debug, Clone)]
 pub(crate) struct TokenCache {
     dir: PathBuf,
     file: PathBuf,
     lock: PathBuf,
+    /// Which key's file last wrote the shared token file (the file stem; no secret).
+    owner: Option<PathBuf>,
+    stem: String,
     key: CacheKey,
+    shared: Option<SharedFiles>,
+    /// Whether the expiry goes to the Rucio client's `auth_token_exp_...` file too (OIDC
+    /// tokens it refreshes).
+    shared_expiry: bool,
 }
 
 impl TokenCache {
@@ -78,13 +232,55 @@ impl TokenCache {
         Self {
             file: dir.join(format!("{stem}.json")),
             lock: dir.join(format!("{stem}.lock")),
+            owner: None,
             dir,
+            stem,
             key,
+            shared: None,
+            shared_expiry: false,
         }
+    }
+
+    /// Shares the token with the Rucio client through `files`; `with_expiry` writes the
+    /// expiry file it keeps for refreshed OIDC tokens too.
+    pub(crate) fn shared(mut self, files: SharedFiles, with_expiry: bool) -> Self {
+        self.owner = Some(self.dir.join(format!(
+            "shared-{:016x}.owner",
+            fnv1a(&[&files.token.to_string_lossy()])
+        )));
+        self.shared = Some(files);
+        self.shared_expiry = with_expiry;
+        self
     }
 
     pub(crate) fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// The Rucio client's token file this cache shares, if any.
+    pub(crate) fn shared_files(&self) -> Option<&SharedFiles> {
+        self.shared.as_ref()
+    }
+
+    /// Deletes the cached token here and in the Rucio client's file; `true` if there was one.
+    pub(crate) fn forget(&self) -> std::io::Result<bool> {
+        let mut found = false;
+        let mut remove = |path: &Path| match std::fs::remove_file(path) {
+            Ok(()) => {
+                found = true;
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        };
+        remove(&self.file)?;
+        if let Some(shared) = &self.shared
+            && check_token_dir(&shared.dir).is_ok()
+        {
+            remove(&shared.token)?;
+            remove(&shared.exp)?;
+        }
+        Ok(found)
     }
 
     /// Takes the lock, creating the directory 0700 first. `None` (logged) when the
@@ -106,14 +302,95 @@ impl TokenCache {
     }
 
     /// The cached token, if there is a readable one for this key. Call with the lock held.
-    pub(crate) fn read(&self) -> Option<SessionToken> {
+    ///
+    /// With a shared file, its token decides: none there (the user deleted it) means none;
+    /// the token of this key's private file means [`Cached::Known`]; a token sciauth wrote
+    /// for another key means none; any other is [`Cached::Foreign`]. A shared file that is
+    /// not safe to use is skipped with a warning, and the private file alone answers.
+    pub(crate) fn read(&self) -> Option<Cached> {
+        let private = self.read_private();
+        let Some(shared) = &self.shared else {
+            return private.map(Cached::Known);
+        };
+        match shared.read_token() {
+            Ok(None) => None,
+            Err(why) => {
+                tracing::warn!(file = %shared.token.display(), reason = %printable(&why, 300),
+                    "not using the Rucio client's token file");
+                private.map(Cached::Known)
+            }
+            Ok(Some(token)) => {
+                if let Some(known) = private
+                    && known.token.expose_secret() == token.expose_secret()
+                {
+                    return Some(Cached::Known(known));
+                }
+                if self.written_for_another_key(&token) {
+                    tracing::info!(file = %shared.token.display(),
+                        "the Rucio client's token file holds a token sciauth got for another \
+                         login; logging in");
+                    return None;
+                }
+                Some(Cached::Foreign(token))
+            }
+        }
+    }
+
+    /// Whether `token` is the one sciauth last wrote to the shared file for another key.
+    fn written_for_another_key(&self, token: &SecretString) -> bool {
+        let Some(owner) = &self.owner else {
+            return false;
+        };
+        let Ok(Some(stem)) = read_owned_file(owner, 200) else {
+            return false;
+        };
+        let stem = String::from_utf8_lossy(&stem).trim().to_owned();
+        if stem == self.stem || stem.is_empty() || stem.contains('/') {
+            return false;
+        }
+        let other = TokenCache::new(self.dir.clone(), self.key.clone());
+        let other = TokenCache {
+            file: self.dir.join(format!("{stem}.json")),
+            ..other
+        };
+        other
+            .read_file()
+            .is_some_and(|file| file.token == *token.expose_secret())
+    }
+
+    fn read_private(&self) -> Option<SessionToken> {
         if let Err(e) = check_private_file(&self.file) {
             tracing::warn!(file = %self.file.display(), error = %e,
                 "cannot check the Rucio token cache file's permissions; ignoring it");
             return None;
         }
+        let parsed = self.read_file()?;
+        if parsed.key != self.key {
+            tracing::info!(file = %self.file.display(),
+                "the Rucio token cache file is for another login; replacing it");
+            return None;
+        }
+        let expires_at = parsed
+            .expires_at
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
+        match SessionToken::new(
+            SecretString::from(parsed.token),
+            expires_at,
+            parsed.granted_account,
+        ) {
+            Ok(token) => Some(token),
+            Err(_) => {
+                tracing::warn!(file = %self.file.display(),
+                    "the Rucio token cache file holds an unusable token; logging in again");
+                None
+            }
+        }
+    }
+
+    /// The private file, parsed, of this format version (whatever its key).
+    fn read_file(&self) -> Option<CacheFile> {
         let bytes = match std::fs::read(&self.file) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => zeroize::Zeroizing::new(bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
                 tracing::warn!(file = %self.file.display(), error = %e,
@@ -135,26 +412,7 @@ impl TokenCache {
                 "the Rucio token cache file has another format version; replacing it");
             return None;
         }
-        if parsed.key != self.key {
-            tracing::info!(file = %self.file.display(),
-                "the Rucio token cache file is for another login; replacing it");
-            return None;
-        }
-        let expires_at = parsed
-            .expires_at
-            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
-        match SessionToken::new(
-            SecretString::from(parsed.token),
-            expires_at,
-            parsed.granted_account,
-        ) {
-            Ok(token) => Some(token),
-            Err(_) => {
-                tracing::warn!(file = %self.file.display(),
-                    "the Rucio token cache file holds an unusable token; logging in again");
-                None
-            }
-        }
+        Some(parsed)
     }
 
     /// Writes `token` (atomically, 0600). Call with the lock held. A failure is logged:
@@ -180,6 +438,19 @@ impl TokenCache {
         if let Err(e) = write_atomic(&self.file, &bytes) {
             tracing::warn!(file = %self.file.display(), error = %e,
                 "cannot write the Rucio token cache file; other processes will log in themselves");
+        }
+        if let Some(shared) = &self.shared {
+            if let Err(e) = shared.write(token, self.shared_expiry) {
+                tracing::warn!(file = %shared.token.display(), error = %e,
+                    "cannot write the Rucio client's token file; it will log in itself");
+                return;
+            }
+            if let Some(owner) = &self.owner
+                && let Err(e) = write_atomic(owner, self.stem.as_bytes())
+            {
+                tracing::warn!(file = %owner.display(), error = %e,
+                    "cannot record who wrote the Rucio client's token file");
+            }
         }
     }
 }
@@ -276,7 +547,9 @@ mod tests {
         let lock = cache.lock().await.unwrap();
         assert!(cache.read().is_none());
         cache.write(&token("root-alice-unknown-123"));
-        let read = cache.read().unwrap();
+        let Some(Cached::Known(read)) = cache.read() else {
+            panic!("no known token")
+        };
         assert_eq!(read.token.expose_secret(), "root-alice-unknown-123");
         assert_eq!(read.account.as_deref(), Some("root"));
         drop(lock);

@@ -12,11 +12,28 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{CacheKey, TokenCache, default_dir, dir_beside};
+use crate::cache::{CacheKey, TokenCache, default_dir, dir_beside, shared_files};
 use crate::config::{Environment, RucioConfig};
 use crate::error::{Error, ErrorKind, Result};
-use crate::login::{ACCOUNT, AuthMethod, ClientIdentity, VO};
+use crate::login::{ACCOUNT, AuthMethod, ClientIdentity, PassphrasePrompt, VO};
+use crate::oidc::{OidcPrompt, RucioOidc};
 use crate::session::{Inner, RucioSession, SessionInfo};
+
+/// Where an `oidc` login (`auth_type = oidc`) gets its token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OidcTokenSource {
+    /// The Rucio client's order: a token WLCG Bearer Token Discovery finds
+    /// (`BEARER_TOKEN`, `BEARER_TOKEN_FILE`, `$XDG_RUNTIME_DIR/bt_u<uid>`, `/tmp/bt_u<uid>`),
+    /// else the Rucio-brokered login.
+    #[default]
+    Default,
+    /// The Rucio-brokered login only: the server runs the login with its identity provider.
+    Rucio,
+    /// WLCG Bearer Token Discovery only: the token an agent or `sciauth token
+    /// --write-discovery` keeps fresh, sent as it is.
+    Discovery,
+}
 
 /// The user agent unless set otherwise.
 const DEFAULT_USER_AGENT: &str = concat!("sciauth-rucio/", env!("CARGO_PKG_VERSION"));
@@ -201,6 +218,11 @@ pub struct RucioClientBuilder {
     cache: CacheSetting,
     clock: Arc<dyn Clock>,
     renew_before: Duration,
+    share: bool,
+    oidc_source: OidcTokenSource,
+    oidc_prompt: Option<Arc<dyn OidcPrompt>>,
+    ssh_passphrase: Option<SecretString>,
+    passphrase_prompt: Option<PassphrasePrompt>,
 }
 
 #[derive(Debug)]
@@ -234,7 +256,59 @@ impl RucioClientBuilder {
             cache: CacheSetting::Default,
             clock: Arc::new(SystemClock),
             renew_before: DEFAULT_RENEW_BEFORE,
+            share: true,
+            oidc_source: OidcTokenSource::Default,
+            oidc_prompt: None,
+            ssh_passphrase: None,
+            passphrase_prompt: None,
         }
+    }
+
+    /// Whether the token is shared with the Rucio client through its token file
+    /// (`auth_token_file_path`, else `<tmp>/<user>/.rucio_<user>[@<vo>]/auth_token_for_account_<account>`),
+    /// so that `rucio` and this client log in once between them. The file is read as
+    /// hostile input (see the crate documentation); a token found there that this crate did not
+    /// write is checked with the server (`/auth/validate`) before it is used.
+    ///
+    /// By default, true (when the cache is on and a user name is known).
+    pub fn share_with_rucio_client(mut self, yes: bool) -> Self {
+        self.share = yes;
+        self
+    }
+
+    /// Where an `oidc` login from the config gets its token.
+    ///
+    /// By default, [`OidcTokenSource::Default`]: the Rucio client's order.
+    pub fn oidc_token_source(mut self, source: OidcTokenSource) -> Self {
+        self.oidc_source = source;
+        self
+    }
+
+    /// Where the Rucio-brokered OIDC login shows its URL and reads its code.
+    ///
+    /// By default, [`StderrPrompt`](crate::StderrPrompt).
+    pub fn oidc_prompt(mut self, prompt: Arc<dyn OidcPrompt>) -> Self {
+        self.oidc_prompt = Some(prompt);
+        self
+    }
+
+    /// The passphrase of the config's encrypted `ssh_private_key`.
+    ///
+    /// By default, `RUCIO_SSH_PASSPHRASE` if set, else the
+    /// [`passphrase_prompt`](Self::passphrase_prompt)'s answer.
+    pub fn ssh_passphrase(mut self, passphrase: SecretString) -> Self {
+        self.ssh_passphrase = Some(passphrase);
+        self
+    }
+
+    /// Asks for the passphrase of the config's encrypted `ssh_private_key` when a login needs
+    /// the key and no passphrase was given (a prompt on a terminal).
+    ///
+    /// By default, none: an encrypted key without a passphrase fails the login, saying how to
+    /// give one.
+    pub fn passphrase_prompt(mut self, prompt: PassphrasePrompt) -> Self {
+        self.passphrase_prompt = Some(prompt);
+        self
     }
 
     /// The configuration the other settings fall back on, usually
@@ -392,11 +466,8 @@ impl RucioClientBuilder {
         self
     }
 
-    /// Makes the client: reads key and certificate files and sets up TLS. Does not log in.
-    ///
-    /// Fails with [`ErrorKind::Config`] for a missing host or auth type or an unusable
-    /// file, and [`ErrorKind::Credential`] for an unusable SSH key.
-    pub fn build(self) -> Result<RucioClient> {
+    /// Everything but the transports: hosts, account, VO, login method, cache.
+    fn prepare(self) -> Result<Prepared> {
         let env = self.env.unwrap_or_else(Environment::from_process);
         let config = self.config;
         let rucio_hosts = self.rucio_hosts.unwrap_or(config.rucio_hosts.clone());
@@ -416,7 +487,27 @@ impl RucioClientBuilder {
         let vo = self.vo.or(config.vo.clone());
         let method = match self.auth {
             Some(method) => method,
-            None => method_from_config(&config, &env)?,
+            None => {
+                let passphrase = self.ssh_passphrase.clone().or_else(|| {
+                    env.get("RUCIO_SSH_PASSPHRASE")
+                        .map(|p| SecretString::from(p.to_string_lossy().into_owned()))
+                });
+                let settings = oidc_settings(&config, self.oidc_prompt.clone());
+                method_from_config(
+                    &config,
+                    &env,
+                    self.oidc_source,
+                    settings,
+                    passphrase,
+                    self.passphrase_prompt.clone(),
+                )?
+            }
+        };
+        // A Rucio-brokered OIDC token is renewed only through the server's refresh; without
+        // it, it is used to its end (a new login needs the user).
+        let renew_before = match method.rucio_oidc() {
+            Some(settings) => settings.renew_before(),
+            None => self.renew_before,
         };
         let ca = self.ca_cert.or(config.ca_cert.clone());
         let retries = self
@@ -424,10 +515,114 @@ impl RucioClientBuilder {
             .or(config.request_retries)
             .unwrap_or(DEFAULT_RETRIES);
 
+        let auth_host = {
+            let mut sorted = auth_hosts.clone();
+            sorted.sort();
+            sorted.join(",")
+        };
+        let share = self.share;
+        let cache = match (self.cache, method.cache_identity()) {
+            (CacheSetting::Off, _) | (_, None) => None,
+            (setting, Some(identity)) => {
+                let dir = match setting {
+                    CacheSetting::Dir(dir) => dir,
+                    _ => match config.auth_token_file_path.as_deref() {
+                        Some(token_file) => {
+                            dir_beside(token_file, &env).unwrap_or_else(|| default_dir(&env))
+                        }
+                        None => default_dir(&env),
+                    },
+                };
+                let cache = TokenCache::new(
+                    dir,
+                    CacheKey {
+                        auth_host: auth_host.clone(),
+                        vo: vo.clone().unwrap_or_default(),
+                        account: account.clone().unwrap_or_default(),
+                        auth_type: method.auth_type().to_owned(),
+                        identity,
+                    },
+                );
+                let shared = share
+                    .then(|| {
+                        shared_files(
+                            config.auth_token_file_path.as_deref(),
+                            &env,
+                            account.as_deref(),
+                            vo.as_deref(),
+                        )
+                    })
+                    .flatten();
+                Some(match shared {
+                    Some(files) => {
+                        let expiry = method.rucio_oidc().is_some_and(|s| s.refresh_active);
+                        cache.shared(files, expiry)
+                    }
+                    None => cache,
+                })
+            }
+        };
+        Ok(Prepared {
+            rucio_hosts,
+            auth_hosts,
+            account,
+            vo,
+            method,
+            renew_before,
+            ca,
+            retries,
+            cache,
+            user_agent: self.user_agent,
+            timeout: self.timeout,
+            clock: self.clock,
+        })
+    }
+
+    /// The token cached for this configuration (by this crate, or by the Rucio client and
+    /// taken over since) if it stays valid at least `min_valid` longer, with its expiry:
+    /// the configuration and one cache file read, and nothing else. No TLS setup, no key
+    /// or certificate read (an SSH key is named by its public half), no network, no lock.
+    /// `Ok(None)` when a login (or a check with the server) is needed.
+    pub fn cached_token(
+        self,
+        min_valid: Duration,
+    ) -> Result<Option<(SecretString, Option<std::time::SystemTime>)>> {
+        let prepared = self.prepare()?;
+        let Some(cache) = &prepared.cache else {
+            return Ok(None);
+        };
+        let Some(crate::cache::Cached::Known(token)) = cache.read() else {
+            return Ok(None);
+        };
+        if !crate::cache::usable(&token, prepared.clock.now(), min_valid) {
+            return Ok(None);
+        }
+        Ok(Some((token.token, token.expires_at)))
+    }
+
+    /// Makes the client: reads key and certificate files and sets up TLS. Does not log in.
+    ///
+    /// Fails with [`ErrorKind::Config`] for a missing host or auth type or an unusable
+    /// file, and [`ErrorKind::Credential`] for an unusable SSH key.
+    pub fn build(self) -> Result<RucioClient> {
+        let Prepared {
+            rucio_hosts,
+            auth_hosts,
+            account,
+            vo,
+            method,
+            renew_before,
+            ca,
+            retries,
+            cache,
+            user_agent,
+            timeout,
+            clock,
+        } = self.prepare()?;
         let common = |builder: TransportBuilder| {
             let builder = builder
-                .user_agent(self.user_agent.clone())
-                .timeout(self.timeout)
+                .user_agent(user_agent.clone())
+                .timeout(timeout)
                 .retries(retries)
                 .security_sessions(false);
             match &ca {
@@ -446,35 +641,6 @@ impl RucioClientBuilder {
         };
         let auth = auth.build().map_err(|e| build_error("the auth host", e))?;
 
-        let auth_host = {
-            let mut sorted = auth_hosts.clone();
-            sorted.sort();
-            sorted.join(",")
-        };
-        let cache = match (self.cache, method.cache_identity()) {
-            (CacheSetting::Off, _) | (_, None) => None,
-            (setting, Some(identity)) => {
-                let dir = match setting {
-                    CacheSetting::Dir(dir) => dir,
-                    _ => match config.auth_token_file_path.as_deref() {
-                        Some(token_file) => {
-                            dir_beside(token_file, &env).unwrap_or_else(|| default_dir(&env))
-                        }
-                        None => default_dir(&env),
-                    },
-                };
-                Some(TokenCache::new(
-                    dir,
-                    CacheKey {
-                        auth_host: auth_host.clone(),
-                        vo: vo.clone().unwrap_or_default(),
-                        account: account.clone().unwrap_or_default(),
-                        auth_type: method.auth_type().to_owned(),
-                        identity,
-                    },
-                ))
-            }
-        };
         let header = |text: &Option<String>, what: &str| -> Result<Option<HeaderValue>> {
             text.as_deref()
                 .map(|t| {
@@ -496,8 +662,8 @@ impl RucioClientBuilder {
             auth_host: auth_hosts.first().cloned().unwrap_or_default(),
             account,
             vo,
-            clock: self.clock,
-            renew_before: self.renew_before,
+            clock,
+            renew_before,
             cache,
             current: ArcSwapOption::empty(),
             login_lock: tokio::sync::Mutex::new(()),
@@ -517,6 +683,22 @@ impl RucioClientBuilder {
     }
 }
 
+/// A builder's settings resolved against the configuration.
+struct Prepared {
+    rucio_hosts: Vec<String>,
+    auth_hosts: Vec<String>,
+    account: Option<String>,
+    vo: Option<String>,
+    method: AuthMethod,
+    renew_before: Duration,
+    ca: Option<PathBuf>,
+    retries: u32,
+    cache: Option<TokenCache>,
+    user_agent: String,
+    timeout: Duration,
+    clock: Arc<dyn Clock>,
+}
+
 fn build_error(what: &str, error: sciauth_transport::Error) -> Error {
     Error::new(
         ErrorKind::Config,
@@ -525,8 +707,45 @@ fn build_error(what: &str, error: sciauth_transport::Error) -> Error {
     .with_source(error)
 }
 
+/// The Rucio-brokered OIDC settings of the config's `oidc_*` keys.
+fn oidc_settings(config: &RucioConfig, prompt: Option<Arc<dyn OidcPrompt>>) -> RucioOidc {
+    let mut settings = RucioOidc::new();
+    if let Some(scope) = &config.oidc_scope {
+        settings = settings.scope(scope);
+    }
+    if let Some(audience) = &config.oidc_audience {
+        settings = settings.audience(audience);
+    }
+    if let Some(issuer) = &config.oidc_issuer {
+        settings = settings.issuer(issuer);
+    }
+    if let Some(polling) = config.oidc_polling {
+        settings = settings.polling(polling);
+    }
+    if let Some(hours) = config.oidc_refresh_lifetime {
+        settings = settings.refresh_lifetime(hours);
+    }
+    if let Some(active) = config.auth_oidc_refresh_active {
+        settings = settings.refresh_active(active);
+    }
+    if let Some(minutes) = config.auth_oidc_refresh_before_exp {
+        settings = settings.refresh_before(Duration::from_secs(u64::from(minutes) * 60));
+    }
+    if let Some(prompt) = prompt {
+        settings = settings.prompt(prompt);
+    }
+    settings
+}
+
 /// The login method `rucio.cfg` and the environment describe.
-fn method_from_config(config: &RucioConfig, env: &Environment) -> Result<AuthMethod> {
+fn method_from_config(
+    config: &RucioConfig,
+    env: &Environment,
+    oidc_source: OidcTokenSource,
+    oidc: RucioOidc,
+    ssh_passphrase: Option<SecretString>,
+    passphrase_prompt: Option<PassphrasePrompt>,
+) -> Result<AuthMethod> {
     let missing = |what: &str, auth_type: &str| {
         Error::new(
             ErrorKind::Config,
@@ -555,7 +774,7 @@ fn method_from_config(config: &RucioConfig, env: &Environment) -> Result<AuthMet
                 .ssh_private_key
                 .clone()
                 .unwrap_or_else(|| env.expand("~/.ssh/id_rsa"));
-            AuthMethod::ssh_key_file(key, None)
+            AuthMethod::ssh_key_file_lazy(key, ssh_passphrase, passphrase_prompt)
         }
         Some("x509") => {
             let cert = config
@@ -575,7 +794,19 @@ fn method_from_config(config: &RucioConfig, env: &Environment) -> Result<AuthMet
                 .ok_or_else(|| missing("client_x509_proxy (or X509_USER_PROXY)", "x509_proxy"))?;
             Ok(AuthMethod::x509_proxy(proxy))
         }
-        Some("oidc") => Ok(AuthMethod::oidc_discovery(env.bearer_token_discovery())),
+        Some("oidc") if config.oidc_auto == Some(true) => Err(Error::new(
+            ErrorKind::Config,
+            "oidc_auto = true is not supported: it sent your identity provider's password to \
+             the Rucio server, and Rucio removed it; set oidc_polling = true to log in in a \
+             browser instead",
+        )),
+        Some("oidc") => Ok(match oidc_source {
+            OidcTokenSource::Default => {
+                AuthMethod::oidc_discovery_then_rucio(env.bearer_token_discovery(), oidc)
+            }
+            OidcTokenSource::Rucio => AuthMethod::oidc_rucio(oidc),
+            OidcTokenSource::Discovery => AuthMethod::oidc_discovery(env.bearer_token_discovery()),
+        }),
         Some(other @ ("gss" | "saml")) => Err(Error::new(
             ErrorKind::Config,
             format!(

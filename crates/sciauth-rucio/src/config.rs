@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use sciauth_credentials::text::printable;
 use secrecy::SecretString;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -24,6 +25,8 @@ pub struct Environment {
     vars: BTreeMap<String, OsString>,
     uid: u32,
     tmp: PathBuf,
+    /// The user's name in the password database, for when no variable names the user.
+    passwd_name: Option<String>,
 }
 
 /// Variables that may hold a secret (printed as `[redacted]` by `Debug`).
@@ -38,6 +41,7 @@ impl Environment {
                 .collect(),
             uid: rustix::process::geteuid().as_raw(),
             tmp: std::env::temp_dir(),
+            passwd_name: passwd_name(rustix::process::getuid().as_raw()),
         }
     }
 
@@ -47,6 +51,7 @@ impl Environment {
             vars: BTreeMap::new(),
             uid: rustix::process::geteuid().as_raw(),
             tmp: PathBuf::from("/tmp"),
+            passwd_name: None,
         }
     }
 
@@ -95,6 +100,27 @@ impl Environment {
     /// The directory standing for `/tmp`.
     pub fn tmp_dir(&self) -> &Path {
         &self.tmp
+    }
+
+    /// The user name the Rucio client uses (Python's `getpass.getuser()`): `LOGNAME`, `USER`,
+    /// `LNAME` or `USERNAME`, else the name of the real user id in `/etc/passwd`.
+    pub fn user_name(&self) -> Option<String> {
+        ["LOGNAME", "USER", "LNAME", "USERNAME"]
+            .into_iter()
+            .find_map(|name| self.get_str(name))
+            .or_else(|| self.passwd_name.clone())
+    }
+
+    /// The temporary directory the Rucio client uses (Python's `tempfile.gettempdir()`):
+    /// the first of `TMPDIR`, `TEMP` and `TMP` that is a directory, else the directory
+    /// standing for `/tmp`.
+    pub fn python_temp_dir(&self) -> PathBuf {
+        ["TMPDIR", "TEMP", "TMP"]
+            .into_iter()
+            .filter_map(|name| self.get_path(name))
+            .find(|dir| dir.is_dir())
+            .map(|dir| std::path::absolute(&dir).unwrap_or(dir))
+            .unwrap_or_else(|| self.tmp.clone())
     }
 
     /// WLCG bearer token discovery over these variables.
@@ -214,9 +240,31 @@ pub struct RucioConfig {
     pub ca_cert: Option<PathBuf>,
     /// `request_retries`: retries of a request after a connect error or 502/503/504.
     pub request_retries: Option<u32>,
-    /// `auth_token_file_path`: where the Python client keeps its token. Its directory holds
-    /// this crate's token cache too (the file itself stays the Python client's).
+    /// `auth_token_file_path`: where the Python client keeps its token, for every account;
+    /// by default `<tmp>/<user>/.rucio_<user>[@<vo>]/auth_token_for_account_<account>`. The
+    /// token is shared with the Python client there.
     pub auth_token_file_path: Option<PathBuf>,
+    /// `oidc_scope`, for the Rucio-brokered OIDC login (Rucio's default: `openid profile`).
+    pub oidc_scope: Option<String>,
+    /// `oidc_audience`, for the Rucio-brokered OIDC login (the server's default when unset).
+    pub oidc_audience: Option<String>,
+    /// `oidc_issuer`: which of the server's identity providers (a key of its
+    /// `idpsecrets.json`) the Rucio-brokered OIDC login uses.
+    pub oidc_issuer: Option<String>,
+    /// `oidc_polling`: the Rucio-brokered OIDC login polls the server for the token instead
+    /// of asking for the code the browser shows.
+    pub oidc_polling: Option<bool>,
+    /// `oidc_refresh_lifetime`: hours the server keeps refreshing the token.
+    pub oidc_refresh_lifetime: Option<u32>,
+    /// `oidc_auto`: the login that sent the identity provider's password to the Rucio server;
+    /// removed from Rucio (and refused by sciauth, which never hands that password on).
+    pub oidc_auto: Option<bool>,
+    /// `auth_oidc_refresh_active`: renew a Rucio-brokered OIDC token at
+    /// `/auth/oidc_refresh` before it expires.
+    pub auth_oidc_refresh_active: Option<bool>,
+    /// `auth_oidc_refresh_before_exp`: how many minutes before expiry that renewal starts
+    /// (Rucio's default: 20).
+    pub auth_oidc_refresh_before_exp: Option<u32>,
 }
 
 impl fmt::Debug for RucioConfig {
@@ -237,6 +285,17 @@ impl fmt::Debug for RucioConfig {
             .field("ca_cert", &self.ca_cert)
             .field("request_retries", &self.request_retries)
             .field("auth_token_file_path", &self.auth_token_file_path)
+            .field("oidc_scope", &self.oidc_scope)
+            .field("oidc_audience", &self.oidc_audience)
+            .field("oidc_issuer", &self.oidc_issuer)
+            .field("oidc_polling", &self.oidc_polling)
+            .field("oidc_refresh_lifetime", &self.oidc_refresh_lifetime)
+            .field("oidc_auto", &self.oidc_auto)
+            .field("auth_oidc_refresh_active", &self.auth_oidc_refresh_active)
+            .field(
+                "auth_oidc_refresh_before_exp",
+                &self.auth_oidc_refresh_before_exp,
+            )
             .finish()
     }
 }
@@ -296,12 +355,29 @@ impl RucioConfig {
         };
         let path = |key: &str| get(key).map(|v| env.expand(&v));
         let hosts = |key: &str| get(key).map(|v| split_hosts(&v)).unwrap_or_default();
-        let request_retries = match get("request_retries") {
-            None => None,
-            Some(text) => Some(text.parse::<u32>().map_err(|_| {
-                format!("has request_retries = {text:?} in [client]; it must be a whole number")
-            })?),
+        let number = |key: &str| -> std::result::Result<Option<u32>, String> {
+            match get(key) {
+                None => Ok(None),
+                Some(text) => text.parse::<u32>().map(Some).map_err(|_| {
+                    format!(
+                        "has {key} = {:?} in [client]; it must be a whole number",
+                        printable(&text, 40)
+                    )
+                }),
+            }
         };
+        let boolean = |key: &str| -> std::result::Result<Option<bool>, String> {
+            match get(key) {
+                None => Ok(None),
+                Some(text) => python_bool(&text).map(Some).ok_or_else(|| {
+                    format!(
+                        "has {key} = {:?} in [client]; it must be true or false",
+                        printable(&text, 40)
+                    )
+                }),
+            }
+        };
+        let request_retries = number("request_retries")?;
         Ok(Self {
             file: None,
             rucio_hosts: hosts("rucio_host"),
@@ -318,6 +394,14 @@ impl RucioConfig {
             ca_cert: path("ca_cert"),
             request_retries,
             auth_token_file_path: path("auth_token_file_path"),
+            oidc_scope: get("oidc_scope"),
+            oidc_audience: get("oidc_audience"),
+            oidc_issuer: get("oidc_issuer"),
+            oidc_polling: boolean("oidc_polling")?,
+            oidc_refresh_lifetime: number("oidc_refresh_lifetime")?,
+            oidc_auto: boolean("oidc_auto")?,
+            auth_oidc_refresh_active: boolean("auth_oidc_refresh_active")?,
+            auth_oidc_refresh_before_exp: number("auth_oidc_refresh_before_exp")?,
         })
     }
 
@@ -353,6 +437,27 @@ impl RucioConfig {
             config.ca_cert = Some(dir);
         }
         config
+    }
+}
+
+/// The name of `uid` in `/etc/passwd` (the Rucio client's last resort for the user name).
+fn passwd_name(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_owned())
+    })
+}
+
+/// Python configparser's `getboolean`: `1`, `yes`, `true`, `on` and `0`, `no`, `false`, `off`,
+/// in any case.
+fn python_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "yes" | "true" | "on" => Some(true),
+        "0" | "no" | "false" | "off" => Some(false),
+        _ => None,
     }
 }
 

@@ -53,10 +53,11 @@
 //! The minimum is the `rust-version` in the workspace `Cargo.toml`; raising it is not a
 //! breaking change.
 
-pub use crate::client::{Account, RucioClient, RucioClientBuilder};
+pub use crate::client::{Account, OidcTokenSource, RucioClient, RucioClientBuilder};
 pub use crate::config::{Environment, RucioConfig, find_config_file};
 pub use crate::error::{Error, ErrorKind, Result, RucioException};
-pub use crate::login::AuthMethod;
+pub use crate::login::{AuthMethod, PassphrasePrompt};
+pub use crate::oidc::{OidcPrompt, RucioOidc, StderrPrompt};
 pub use crate::session::{RucioSession, SessionInfo};
 
 /// Re-exported because [`AuthMethod`] takes its signers, clocks and credentials.
@@ -74,4 +75,5 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod login;
+mod oidc;
 mod session;

@@ -15,6 +15,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use ssh_key::HashAlg;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::oidc::RucioOidc;
 
 pub(crate) const AUTH_TOKEN: &str = "x-rucio-auth-token";
 const AUTH_TOKEN_EXPIRES: &str = "x-rucio-auth-token-expires";
@@ -47,6 +48,9 @@ enum Method {
         password: SecretString,
     },
     Ssh(SshSigner),
+    /// A key file read at the first login (its passphrase asked for then), named in the
+    /// cache by the fingerprint of its public half.
+    SshFile(Arc<SshKeyFile>),
     X509 {
         cert: PathBuf,
         key: PathBuf,
@@ -59,6 +63,10 @@ enum Method {
 enum OidcSource {
     Discovery(Arc<BearerTokenDiscovery>),
     Credential(Arc<dyn Credential>),
+    Rucio(Arc<RucioOidc>),
+    /// The official client's order: a token WLCG discovery finds, else the Rucio-brokered
+    /// login.
+    DiscoveryThenRucio(Arc<BearerTokenDiscovery>, Arc<RucioOidc>),
 }
 
 impl AuthMethod {
@@ -83,6 +91,39 @@ impl AuthMethod {
             .with_source(e)
         })?;
         Ok(Self::ssh(key))
+    }
+
+    /// An SSH key file (`ssh`) as the Rucio client takes it from `ssh_private_key`: nothing
+    /// secret is read until a login needs the key, so a cached token needs neither the key
+    /// nor its passphrase. The public half names the key in the cache: the `.pub` file
+    /// beside it, else the public part of an OpenSSH key file; a PEM key without `.pub` is
+    /// read now. An encrypted key is decrypted with `passphrase`, else the passphrase
+    /// `ask` gives (a prompt, a variable); without either, the login fails with
+    /// [`ErrorKind::Credential`] saying so.
+    pub fn ssh_key_file_lazy(
+        path: impl Into<PathBuf>,
+        passphrase: Option<SecretString>,
+        ask: Option<PassphrasePrompt>,
+    ) -> Result<Self> {
+        let path = path.into();
+        let file = SshKeyFile {
+            fingerprint: std::sync::OnceLock::new(),
+            key: std::sync::Mutex::new(None),
+            path,
+            passphrase,
+            ask,
+        };
+        let fingerprint = match public_fingerprint(&file.path) {
+            Some(fingerprint) => fingerprint,
+            None => {
+                let key = file.load()?;
+                key.public_key().fingerprint(HashAlg::Sha256).to_string()
+            }
+        };
+        let _ = file.fingerprint.set(fingerprint);
+        Ok(Self {
+            kind: Method::SshFile(Arc::new(file)),
+        })
     }
 
     /// A key that signs the SSH challenge (`ssh`): a [`PrivateKey`], or an
@@ -129,11 +170,61 @@ impl AuthMethod {
         }
     }
 
+    /// The Rucio-brokered OIDC login (`oidc`): the Rucio server runs the login with its
+    /// identity provider, the user approves in a browser, and the server hands out the token
+    /// (see [`RucioOidc`]). Its token is cached and shared with the Rucio client.
+    pub fn oidc_rucio(settings: RucioOidc) -> Self {
+        Self {
+            kind: Method::Oidc(OidcSource::Rucio(Arc::new(settings))),
+        }
+    }
+
+    /// The Rucio client's own `oidc` order: a token WLCG Bearer Token Discovery finds is sent
+    /// as it is; without one, the Rucio-brokered login (see [`oidc_rucio`](Self::oidc_rucio)).
+    pub fn oidc_discovery_then_rucio(discovery: BearerTokenDiscovery, settings: RucioOidc) -> Self {
+        Self {
+            kind: Method::Oidc(OidcSource::DiscoveryThenRucio(
+                Arc::new(discovery),
+                Arc::new(settings),
+            )),
+        }
+    }
+
+    /// The Rucio-brokered OIDC settings, if this login has them.
+    pub(crate) fn rucio_oidc(&self) -> Option<&RucioOidc> {
+        match &self.kind {
+            Method::Oidc(OidcSource::Rucio(settings))
+            | Method::Oidc(OidcSource::DiscoveryThenRucio(_, settings)) => Some(settings),
+            _ => None,
+        }
+    }
+
+    /// For the official client's order: the token discovery finds, if any, before the cache
+    /// is looked at (never `rejected`, which the server just refused).
+    pub(crate) fn discovered_first(&self, rejected: Option<&SessionToken>) -> Option<SessionToken> {
+        let Method::Oidc(OidcSource::DiscoveryThenRucio(discovery, _)) = &self.kind else {
+            return None;
+        };
+        let found = match discovery.discover() {
+            Ok(found) => found?,
+            Err(e) => {
+                tracing::warn!(error = %e, "WLCG bearer token discovery failed; using the Rucio login");
+                return None;
+            }
+        };
+        if rejected.is_some_and(|r| r.token.expose_secret() == found.token().expose_secret()) {
+            return None;
+        }
+        let token = found.token().clone();
+        let expires_at = jwt_expiry(token.expose_secret());
+        SessionToken::new(token, expires_at, None).ok()
+    }
+
     /// The Rucio `auth_type`: `userpass`, `ssh`, `x509`, `x509_proxy` or `oidc`.
     pub fn auth_type(&self) -> &'static str {
         match &self.kind {
             Method::UserPass { .. } => "userpass",
-            Method::Ssh(_) => "ssh",
+            Method::Ssh(_) | Method::SshFile(_) => "ssh",
             Method::X509 { .. } => "x509",
             Method::X509Proxy(_) => "x509_proxy",
             Method::Oidc(_) => "oidc",
@@ -163,8 +254,13 @@ impl AuthMethod {
             Method::Ssh(SshSigner::Agent(key)) => {
                 Some(key.public_key().fingerprint(HashAlg::Sha256).to_string())
             }
+            Method::SshFile(file) => file.fingerprint.get().cloned(),
             Method::X509 { cert, .. } => certificate_identity(cert),
             Method::X509Proxy(proxy) => certificate_identity(proxy),
+            Method::Oidc(OidcSource::Rucio(settings))
+            | Method::Oidc(OidcSource::DiscoveryThenRucio(_, settings)) => {
+                Some(settings.cache_identity())
+            }
             Method::Oidc(_) => None,
         }
     }
@@ -184,28 +280,11 @@ impl AuthMethod {
                     .sensitive_header("X-Rucio-Password", password.expose_secret());
                 login_answer(request.send().await, target, now, self.auth_type())
             }
-            Method::Ssh(signer) => {
-                let account = target.account.ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::Config,
-                        "the Rucio ssh login needs an account (account in rucio.cfg, \
-                         RUCIO_ACCOUNT, or --account): the server asks for it with the challenge",
-                    )
-                })?;
-                let challenge = self.ssh_challenge(auth, target, account).await?;
-                check_ssh_challenge(&challenge, account, target.host)?;
-                let signature = signer.sign_ssh(challenge.as_bytes()).await.map_err(|e| {
-                    Error::new(
-                        ErrorKind::Credential,
-                        format!("signing the Rucio SSH challenge failed: {e}"),
-                    )
-                    .with_source(e)
-                })?;
-                let request = target
-                    .request(auth, "auth/ssh")
-                    .sensitive_header("X-Rucio-SSH-Signature", STANDARD.encode(signature));
-                login_answer(request.send().await, target, now, self.auth_type())
+            Method::SshFile(file) => {
+                let signer = SshSigner::Key(file.load()?);
+                self.ssh_login(&signer, auth, target, now).await
             }
+            Method::Ssh(signer) => self.ssh_login(signer, auth, target, now).await,
             Method::X509 { .. } => {
                 let request = target.request(auth, "auth/x509");
                 login_answer(request.send().await, target, now, self.auth_type())
@@ -213,6 +292,20 @@ impl AuthMethod {
             Method::X509Proxy(_) => {
                 let request = target.request(auth, "auth/x509_proxy");
                 login_answer(request.send().await, target, now, self.auth_type())
+            }
+            Method::Oidc(OidcSource::Rucio(settings))
+            | Method::Oidc(OidcSource::DiscoveryThenRucio(_, settings)) => {
+                let token = settings.login(auth, target).await?;
+                // The answer says neither expiry nor account: the server's record does.
+                validate(auth, target, &token, now).await?.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::LoginRefused,
+                        format!(
+                            "{}: the server does not accept the token it just handed out",
+                            target.describe("oidc")
+                        ),
+                    )
+                })
             }
             Method::Oidc(source) => source.token(None).await,
         }
@@ -222,9 +315,40 @@ impl AuthMethod {
     /// Other methods log in again instead.
     pub(crate) async fn oidc_rejected(&self, sent: &SessionToken) -> Option<Result<SessionToken>> {
         match &self.kind {
+            Method::Oidc(OidcSource::Rucio(_) | OidcSource::DiscoveryThenRucio(..)) => None,
             Method::Oidc(source) => Some(source.token(sent.source_header.as_ref()).await),
             _ => None,
         }
+    }
+
+    /// The ssh login: the challenge, checked to be Rucio's, signed with `signer`.
+    async fn ssh_login(
+        &self,
+        signer: &SshSigner,
+        auth: &Transport,
+        target: &LoginTarget<'_>,
+        now: SystemTime,
+    ) -> Result<SessionToken> {
+        let account = target.account.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Config,
+                "the Rucio ssh login needs an account (account in rucio.cfg, \
+                 RUCIO_ACCOUNT, or --account): the server asks for it with the challenge",
+            )
+        })?;
+        let challenge = self.ssh_challenge(auth, target, account).await?;
+        check_ssh_challenge(&challenge, account, target.host)?;
+        let signature = signer.sign_ssh(challenge.as_bytes()).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Credential,
+                format!("signing the Rucio SSH challenge failed: {e}"),
+            )
+            .with_source(e)
+        })?;
+        let request = target
+            .request(auth, "auth/ssh")
+            .sensitive_header("X-Rucio-SSH-Signature", STANDARD.encode(signature));
+        login_answer(request.send().await, target, now, self.auth_type())
     }
 
     async fn ssh_challenge(
@@ -303,13 +427,130 @@ impl fmt::Debug for AuthMethod {
                 .field("username", username)
                 .field("password", &"[redacted]"),
             Method::Ssh(signer) => d.field("signer", signer),
+            Method::SshFile(file) => d
+                .field("key_file", &file.path)
+                .field("fingerprint", &file.fingerprint.get()),
             Method::X509 { cert, key } => d.field("cert", cert).field("key", key),
             Method::X509Proxy(proxy) => d.field("proxy", proxy),
             Method::Oidc(OidcSource::Discovery(discovery)) => d.field("discovery", discovery),
             Method::Oidc(OidcSource::Credential(credential)) => d.field("credential", credential),
+            Method::Oidc(OidcSource::Rucio(settings)) => d.field("rucio", settings),
+            Method::Oidc(OidcSource::DiscoveryThenRucio(discovery, settings)) => {
+                d.field("discovery", discovery).field("rucio", settings)
+            }
         };
         d.finish()
     }
+}
+
+/// Asks for the passphrase of an encrypted key file (a prompt on a terminal); its answer is
+/// `None` when there is no way to get one.
+#[derive(Clone)]
+pub struct PassphrasePrompt(Arc<dyn Fn(&Path) -> Option<SecretString> + Send + Sync>);
+
+impl PassphrasePrompt {
+    /// A prompt that calls `ask` with the key file's path.
+    pub fn new(ask: impl Fn(&Path) -> Option<SecretString> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(ask))
+    }
+
+    fn ask(&self, path: &Path) -> Option<SecretString> {
+        (self.0)(path)
+    }
+}
+
+impl fmt::Debug for PassphrasePrompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PassphrasePrompt")
+    }
+}
+
+/// An SSH key file, read at the first login.
+pub(crate) struct SshKeyFile {
+    path: PathBuf,
+    fingerprint: std::sync::OnceLock<String>,
+    passphrase: Option<SecretString>,
+    ask: Option<PassphrasePrompt>,
+    key: std::sync::Mutex<Option<Arc<PrivateKey>>>,
+}
+
+impl SshKeyFile {
+    /// The key, read (and decrypted) once.
+    fn load(&self) -> Result<Arc<PrivateKey>> {
+        let mut slot = self
+            .key
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = &*slot {
+            return Ok(key.clone());
+        }
+        let failed = |e: sciauth_credentials::Error| {
+            Error::new(
+                ErrorKind::Credential,
+                format!("cannot use the SSH key for the Rucio login: {e}"),
+            )
+            .with_source(e)
+        };
+        let key = match PrivateKey::from_file(&self.path, self.passphrase.as_ref()) {
+            Err(e) if e.kind() == sciauth_credentials::ErrorKind::PassphraseRequired => {
+                let typed = self.ask.as_ref().and_then(|ask| ask.ask(&self.path));
+                match typed {
+                    Some(passphrase) => {
+                        PrivateKey::from_file(&self.path, Some(&passphrase)).map_err(failed)?
+                    }
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Credential,
+                            format!(
+                                "the SSH key {} is encrypted: set its passphrase in \
+                                 RUCIO_SSH_PASSPHRASE (or name a variable with \
+                                 --passphrase-env), run on a terminal to be asked, or load \
+                                 it into ssh-agent",
+                                self.path.display()
+                            ),
+                        ));
+                    }
+                }
+            }
+            other => other.map_err(failed)?,
+        };
+        let fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
+        if let Some(expected) = self.fingerprint.get()
+            && *expected != fingerprint
+        {
+            return Err(Error::new(
+                ErrorKind::Credential,
+                format!(
+                    "the public key beside {} does not belong to it; fix or remove the .pub file",
+                    self.path.display()
+                ),
+            ));
+        }
+        let key = Arc::new(key);
+        *slot = Some(key.clone());
+        Ok(key)
+    }
+}
+
+/// The fingerprint of a key file's public half without reading anything secret: the `.pub`
+/// file beside it, else the unencrypted public part of an OpenSSH key file.
+fn public_fingerprint(path: &Path) -> Option<String> {
+    let mut pub_path = path.as_os_str().to_owned();
+    pub_path.push(".pub");
+    if let Ok(text) = std::fs::read_to_string(&pub_path)
+        && let Ok(public) = ssh_key::PublicKey::from_openssh(text.trim())
+    {
+        return Some(public.fingerprint(HashAlg::Sha256).to_string());
+    }
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).ok()?);
+    if !text
+        .trim_start()
+        .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
+    {
+        return None;
+    }
+    let key = ssh_key::PrivateKey::from_openssh(text.trim()).ok()?;
+    Some(key.public_key().fingerprint(HashAlg::Sha256).to_string())
 }
 
 pub(crate) enum ClientIdentity<'a> {
@@ -386,7 +627,11 @@ pub(crate) struct LoginTarget<'a> {
 }
 
 impl LoginTarget<'_> {
-    fn request(&self, auth: &Transport, path: &str) -> sciauth_transport::RequestBuilder {
+    pub(crate) fn request(
+        &self,
+        auth: &Transport,
+        path: &str,
+    ) -> sciauth_transport::RequestBuilder {
         let mut request = auth.get(path).no_credential();
         if let Some(account) = self.account {
             request = request.header(ACCOUNT, account);
@@ -397,7 +642,7 @@ impl LoginTarget<'_> {
         request
     }
 
-    fn describe(&self, auth_type: &str) -> String {
+    pub(crate) fn describe(&self, auth_type: &str) -> String {
         match self.account {
             Some(account) => format!(
                 "Rucio {auth_type} login at {} as account {account}",
@@ -452,7 +697,7 @@ impl fmt::Debug for SessionToken {
     }
 }
 
-fn refused_or_server(status: StatusCode) -> ErrorKind {
+pub(crate) fn refused_or_server(status: StatusCode) -> ErrorKind {
     if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
         ErrorKind::LoginRefused
     } else {
@@ -460,7 +705,7 @@ fn refused_or_server(status: StatusCode) -> ErrorKind {
     }
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -588,6 +833,12 @@ impl OidcSource {
                 })?;
                 (found.token().clone(), None)
             }
+            Self::Rucio(_) | Self::DiscoveryThenRucio(..) => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "the Rucio-brokered OIDC login has no token source of its own",
+                ));
+            }
             Self::Credential(credential) => {
                 let failed = |e: sciauth_credentials::Error| {
                     Error::new(
@@ -631,6 +882,124 @@ impl OidcSource {
     }
 }
 
+/// Asks the auth server what `token` is (`GET /auth/validate`): for a token the Rucio client
+/// wrote, or one the OIDC login just fetched, whose expiry and account nobody said.
+/// `Ok(None)` when the server does not accept it (Rucio answers 401, or 500 for an expired
+/// token), when it is for another account than `target`'s, or when it expired.
+pub(crate) async fn validate(
+    auth: &Transport,
+    target: &LoginTarget<'_>,
+    token: &SecretString,
+    now: SystemTime,
+) -> Result<Option<SessionToken>> {
+    let what = format!("the Rucio token validation at {}", target.host);
+    let mut request = auth
+        .get("auth/validate")
+        .no_credential()
+        .sensitive_header("X-Rucio-Auth-Token", token.expose_secret());
+    if let Some(vo) = target.vo {
+        request = request.header(VO, vo);
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|e| Error::from_transport(&what, e))?;
+    if !response.status().is_success() {
+        tracing::debug!(status = %response.status(), "the Rucio server does not accept the token");
+        return Ok(None);
+    }
+    let Some(validated) = parse_validation(response.bytes()) else {
+        tracing::warn!("the Rucio token validation answer is not what Rucio sends; logging in");
+        return Ok(None);
+    };
+    if target.account.is_some_and(|a| a != validated.account) {
+        tracing::info!("the cached Rucio token is for another account; logging in");
+        return Ok(None);
+    }
+    if validated.lifetime <= now {
+        return Ok(None);
+    }
+    SessionToken::new(
+        token.clone(),
+        Some(validated.lifetime),
+        Some(validated.account),
+    )
+    .map(Some)
+}
+
+/// What `/auth/validate` says of a token.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Validation {
+    pub(crate) account: String,
+    pub(crate) lifetime: SystemTime,
+}
+
+/// Reads the answer of `/auth/validate`, a Python `repr` of a dict, not JSON:
+/// `{'account': 'root', 'identity': 'rucio-test', 'lifetime': datetime.datetime(2026, 11, 23,
+/// 1, 30, 53, 541526), 'audience': None, 'authz_scope': None, 'vo': 'def'}`. Only the account
+/// (a Rucio account name: letters, digits, `-`, `_`, at most 64) and the lifetime (UTC) are
+/// taken; anything else makes it `None`.
+pub(crate) fn parse_validation(body: &[u8]) -> Option<Validation> {
+    let text = std::str::from_utf8(body).ok()?;
+    if text.len() > 64 * 1024 {
+        return None;
+    }
+    let account_start = text.find("'account': '")? + "'account': '".len();
+    let account_len = text.get(account_start..)?.find('\'')?;
+    let account = text.get(account_start..account_start + account_len)?;
+    if account.is_empty()
+        || account.len() > 64
+        || !account
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    {
+        return None;
+    }
+    let lifetime_start =
+        text.find("'lifetime': datetime.datetime(")? + "'lifetime': datetime.datetime(".len();
+    let lifetime_len = text.get(lifetime_start..)?.find(')')?;
+    let fields: Vec<u64> = text
+        .get(lifetime_start..lifetime_start + lifetime_len)?
+        .split(',')
+        .map(|f| f.trim().parse::<u64>().ok())
+        .collect::<Option<_>>()?;
+    let (&[year, month, day], rest) = fields.split_first_chunk::<3>()?;
+    let [hour, minute, second] = match rest {
+        [h, m, s, ..] => [*h, *m, *s],
+        [h, m] => [*h, *m, 0],
+        [h] => [*h, 0, 0],
+        [] => [0, 0, 0],
+    };
+    if !(1970..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
+    let lifetime = UNIX_EPOCH.checked_add(Duration::from_secs(seconds))?;
+    Some(Validation {
+        account: account.to_owned(),
+        lifetime,
+    })
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (year 1970 or later;
+/// Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year / 400;
+    let year_of_era = year - era * 400;
+    let shifted_month = (month + 9) % 12;
+    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
 /// The `exp` claim of a JWT, read without checking the signature (only to renew in time;
 /// the server checks the token). `None` for anything else.
 fn jwt_expiry(token: &str) -> Option<SystemTime> {
@@ -658,6 +1027,44 @@ mod tests {
         );
         for bad in ["", "tomorrow", "Mon, 99 Nov 2026 12:09:26 UTC", "\u{fffd}"] {
             assert_eq!(parse_expires(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rucio_validation_answers_are_read_strictly() {
+        let body = b"{'account': 'root', 'identity': 'rucio-test', 'lifetime': \
+            datetime.datetime(2026, 11, 23, 12, 9, 26, 541526), 'audience': None, \
+            'authz_scope': None, 'vo': 'def'}";
+        assert_eq!(
+            parse_validation(body),
+            Some(Validation {
+                account: "root".into(),
+                lifetime: UNIX_EPOCH + Duration::from_secs(1_795_435_766),
+            })
+        );
+        let leap = b"{'account': 'a_b-1', 'lifetime': datetime.datetime(2028, 2, 29, 0, 0)}";
+        assert_eq!(
+            parse_validation(leap).unwrap().lifetime,
+            UNIX_EPOCH + Duration::from_secs(1_835_395_200)
+        );
+        for bad in [
+            &b""[..],
+            b"{'account': 'root'}",
+            b"{'account': 'ro\x1bot', 'lifetime': datetime.datetime(2026, 1, 1, 0, 0, 0)}",
+            b"{'account': '', 'lifetime': datetime.datetime(2026, 1, 1, 0, 0, 0)}",
+            b"{'account': 'root', 'lifetime': datetime.datetime(2026, 13, 1, 0, 0, 0)}",
+            b"{'account': 'root', 'lifetime': datetime.datetime(99999999999999999999, 1, 1)}",
+            b"{'account': 'root', 'lifetime': datetime.datetime(2026, 1)}",
+            b"{'account': 'root', 'lifetime': datetime.datetime(-1, 1, 1)}",
+            b"{'account': 'root', 'lifetime': datetime.datetime(2026, 1, 1, 0, 0, 0",
+            b"\xff\xfe",
+        ] {
+            assert_eq!(
+                parse_validation(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -10,11 +10,11 @@ use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use sciauth_credentials::{AuthHeader, Clock, Credential, Ready, Renewal};
 use sciauth_transport::Transport;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::cache::{TokenCache, usable};
+use crate::cache::{Cached, TokenCache, usable};
 use crate::error::{Error, Result};
-use crate::login::{AuthMethod, LoginTarget, SessionToken};
+use crate::login::{AuthMethod, LoginTarget, SessionToken, validate};
 
 /// A Rucio login session: a [`Credential`] whose header is `X-Rucio-Auth-Token`.
 ///
@@ -73,6 +73,8 @@ pub struct SessionInfo {
     pub expires_at: Option<SystemTime>,
     /// The token cache file, unless caching is off.
     pub cache_file: Option<std::path::PathBuf>,
+    /// The Rucio client's token file this session shares, if any.
+    pub shared_token_file: Option<std::path::PathBuf>,
 }
 
 impl RucioSession {
@@ -108,21 +110,46 @@ impl RucioSession {
             auth_host: self.inner.auth_host.clone(),
             expires_at: token.and_then(|t| t.expires_at),
             cache_file: self.inner.cache.as_ref().map(|c| c.file().to_owned()),
+            shared_token_file: self
+                .inner
+                .cache
+                .as_ref()
+                .and_then(|c| c.shared_files())
+                .map(|f| f.token.clone()),
         }
     }
 
     /// Takes the token another process cached, if it is still usable, without logging in;
     /// `true` if there was one. [`info`](Self::info) then knows its expiry (`sciauth list`).
+    /// A token the Rucio client left (whose expiry only the server knows) does not count.
     pub fn load_cached(&self) -> bool {
-        let Some(cache) = &self.inner.cache else {
-            return false;
+        self.cached_token(Duration::ZERO).is_some()
+    }
+
+    /// The cached token if it stays valid at least `min_valid` longer, without logging in,
+    /// without a lock and without the network: what `sciauth rucio token` prints from the
+    /// cache before any async runtime exists. A token the Rucio client left (whose expiry
+    /// only the server knows) does not count.
+    pub fn cached_token(&self, min_valid: Duration) -> Option<SecretString> {
+        let Some(Cached::Known(token)) = self.inner.cache.as_ref()?.read() else {
+            return None;
         };
-        match cache.read() {
-            Some(token) if usable(&token, self.inner.clock.now(), Duration::ZERO) => {
-                self.install(token);
-                true
-            }
-            _ => false,
+        if !usable(&token, self.inner.clock.now(), min_valid) {
+            return None;
+        }
+        let secret = token.token.clone();
+        self.install(token);
+        Some(secret)
+    }
+
+    /// Deletes the cached token, here and in the Rucio client's token file (`sciauth
+    /// logout`); `true` if there was one. A Rucio token cannot be revoked by its holder:
+    /// forgetting it is all there is.
+    pub fn forget(&self) -> std::io::Result<bool> {
+        self.inner.current.store(None);
+        match &self.inner.cache {
+            Some(cache) => cache.forget(),
+            None => Ok(false),
         }
     }
 
@@ -170,18 +197,72 @@ impl RucioSession {
             return Ok(token);
         }
         let margin = inner.renew_before;
+        let target = LoginTarget {
+            host: &inner.auth_host,
+            account: inner.account.as_deref(),
+            vo: inner.vo.as_deref(),
+        };
+        // The Rucio client's `oidc` order: a discovered token comes before the cache.
+        if let Some(found) = inner.method.discovered_first(rejected) {
+            self.install(found.clone());
+            return Ok(found);
+        }
         let lock = match &inner.cache {
             Some(cache) => cache.lock().await.map(|lock| (cache, lock)),
             None => None,
         };
-        if let Some((cache, _)) = &lock
-            && let Some(cached) = cache.read()
-        {
-            let refused = rejected.is_some_and(|r| r.header == cached.header);
-            if !refused && usable(&cached, inner.clock.now(), margin) {
-                tracing::debug!(file = %cache.file().display(), "using the cached Rucio token");
-                self.install(cached.clone());
-                return Ok(cached);
+        if let Some((cache, _)) = &lock {
+            let is_rejected = |token: &SecretString| {
+                rejected.is_some_and(|r| r.token.expose_secret() == token.expose_secret())
+            };
+            let cached = match cache.read() {
+                Some(Cached::Known(cached)) if !is_rejected(&cached.token) => Some(cached),
+                Some(Cached::Foreign(token)) if !is_rejected(&token) => {
+                    // The Rucio client's token: the server says what it is, once; the cache
+                    // then knows it as ours.
+                    match validate(&inner.auth, &target, &token, inner.clock.now()).await {
+                        Ok(Some(adopted)) => {
+                            tracing::debug!("using the token the Rucio client cached");
+                            cache.write(&adopted);
+                            Some(adopted)
+                        }
+                        Ok(None) => None,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "cannot validate the Rucio client's token");
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            };
+            if let Some(cached) = cached {
+                let now = inner.clock.now();
+                if usable(&cached, now, margin) {
+                    tracing::debug!(file = %cache.file().display(), "using the cached Rucio token");
+                    self.install(cached.clone());
+                    return Ok(cached);
+                }
+                // Due for renewal but still valid: a Rucio-brokered OIDC token is refreshed
+                // by the server, without the user.
+                if rejected.is_none()
+                    && usable(&cached, now, Duration::ZERO)
+                    && let Some(settings) = inner.method.rucio_oidc()
+                    && settings.refresh_active
+                {
+                    match settings.refresh(&inner.auth, &target, &cached, now).await {
+                        Ok(Some(refreshed)) => {
+                            tracing::debug!("refreshed the Rucio OIDC token");
+                            cache.write(&refreshed);
+                            self.install(refreshed.clone());
+                            return Ok(refreshed);
+                        }
+                        Ok(None) => tracing::debug!("the Rucio server had nothing to refresh"),
+                        Err(e) => tracing::warn!(error = %e, "the Rucio OIDC token refresh failed"),
+                    }
+                    // Still valid: used to its end rather than asking the user now.
+                    self.install(cached.clone());
+                    return Ok(cached);
+                }
             }
         }
         let fresh_transport;
@@ -193,12 +274,24 @@ impl RucioSession {
         } else {
             &inner.auth
         };
-        let target = LoginTarget {
-            host: &inner.auth_host,
-            account: inner.account.as_deref(),
-            vo: inner.vo.as_deref(),
-        };
-        let token = inner.method.login(auth, &target, inner.clock.now()).await?;
+        let mut token = inner.method.login(auth, &target, inner.clock.now()).await?;
+        // A fresh OIDC token of the Rucio client's login is refreshed at once when the
+        // client refreshes, as the Rucio client does: the server then knows to keep it
+        // fresh, and the answer carries its expiry.
+        if let Some(settings) = inner.method.rucio_oidc()
+            && settings.refresh_active
+        {
+            match settings
+                .refresh(auth, &target, &token, inner.clock.now())
+                .await
+            {
+                Ok(Some(refreshed)) => token = refreshed,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "no refresh right after the Rucio OIDC login")
+                }
+            }
+        }
         inner.logins.fetch_add(1, Ordering::Relaxed);
         if let Some((cache, _)) = &lock {
             cache.write(&token);

@@ -208,6 +208,179 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// What [`check_token_dir`] found at a directory that holds a token file another program
+/// shares (the Rucio client's `/tmp/<user>/.rucio_<user>`, or the directory of its
+/// `auth_token_file_path`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenDir {
+    /// Nothing there yet; [`ensure_private_dir`] may create it.
+    Missing,
+    /// A directory of ours that is not shared: [`ensure_private_dir`] may mend it to 0700.
+    Private,
+    /// A shared (sticky) directory owned by us or root, such as `/tmp` itself: files in it
+    /// can be kept safely (only their owner may replace them), but the directory must never
+    /// be made private.
+    Shared,
+}
+
+/// Checks that a token file in `dir` would be safe to read and write, without changing
+/// anything: no other user can replace `dir` or a directory on the way to it (the rules of
+/// [`ensure_private_dir`]), and `dir` is not a symbolic link. A sticky directory is
+/// accepted as [`TokenDir::Shared`] when it belongs to us or root; any other directory must
+/// be ours and not writable by group or others.
+///
+/// Refusals are errors of kind [`PermissionDenied`](io::ErrorKind::PermissionDenied) that
+/// name the path and the reason.
+pub fn check_token_dir(dir: &Path) -> io::Result<TokenDir> {
+    check_ancestors(dir)?;
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(TokenDir::Missing),
+        Err(e) => return Err(e),
+    };
+    if meta.file_type().is_symlink() {
+        return Err(refused(dir, "it is a symbolic link"));
+    }
+    if !meta.is_dir() {
+        return Err(refused(dir, "it is not a directory"));
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    let mode = meta.mode() & 0o7777;
+    if mode & STICKY != 0 {
+        if meta.uid() == uid || meta.uid() == 0 {
+            return Ok(TokenDir::Shared);
+        }
+        return Err(refused(
+            dir,
+            &format!(
+                "it is a shared directory owned by uid {}, who may remove or replace what is in it",
+                meta.uid()
+            ),
+        ));
+    }
+    if meta.uid() != uid {
+        return Err(refused(
+            dir,
+            &format!(
+                "it is owned by uid {}, not by you (uid {uid}); another user may have made it to \
+                 plant or catch tokens",
+                meta.uid()
+            ),
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(refused(
+            dir,
+            &format!("group or others may write to it (mode {mode:04o})"),
+        ));
+    }
+    Ok(TokenDir::Private)
+}
+
+/// Reads a file that another program (or another user) may have written, as hostile input:
+/// opened without following a symbolic link and without blocking (a FIFO planted there
+/// cannot hang the caller), then checked on the opened file: a regular file, ours, not
+/// writable by group or others, at most `max_len` bytes. A file others may read is mended
+/// to 0600 (with a warning, as [`check_private_file`] does). `Ok(None)` when there is no
+/// such file.
+///
+/// Refusals are errors of kind [`PermissionDenied`](io::ErrorKind::PermissionDenied) (a
+/// link, a file that is not ours or that others may write) or
+/// [`InvalidData`](io::ErrorKind::InvalidData) (not a regular file, too long), naming the
+/// path and the reason; they never quote the contents.
+pub fn read_owned_file(
+    path: &Path,
+    max_len: u64,
+) -> io::Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    use std::io::Read as _;
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc_flags::NOFOLLOW | libc_flags::NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc_flags::ELOOP) => {
+            return Err(refused_file(
+                path,
+                io::ErrorKind::PermissionDenied,
+                "it is a symbolic link, which is never followed",
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(refused_file(
+            path,
+            io::ErrorKind::InvalidData,
+            "it is not a regular file",
+        ));
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    if meta.uid() != uid {
+        return Err(refused_file(
+            path,
+            io::ErrorKind::PermissionDenied,
+            &format!("it is owned by uid {}, not by you (uid {uid})", meta.uid()),
+        ));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(refused_file(
+            path,
+            io::ErrorKind::PermissionDenied,
+            &format!("group or others may write to it (mode {mode:04o})"),
+        ));
+    }
+    if meta.len() > max_len {
+        return Err(refused_file(
+            path,
+            io::ErrorKind::InvalidData,
+            &format!(
+                "it is {} bytes long, more than the {max_len} expected",
+                meta.len()
+            ),
+        ));
+    }
+    if mode & 0o044 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        tracing::warn!(
+            file = %path.display(),
+            mode = format_args!("{mode:o}"),
+            "token file was readable by others; its permissions are now 0600. Others may have \
+             read the token in it: log out and log in again to replace it"
+        );
+    }
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(meta.len() as usize));
+    // The length may have grown since the check: read one byte more than allowed to tell.
+    file.take(max_len + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_len {
+        return Err(refused_file(
+            path,
+            io::ErrorKind::InvalidData,
+            &format!("it is longer than the {max_len} bytes expected"),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// The flags `read_owned_file` opens with, and the error a link gives, as the OS numbers them.
+mod libc_flags {
+    #[allow(clippy::cast_possible_wrap, reason = "small flag bits")]
+    pub(super) const NOFOLLOW: i32 = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+    #[allow(clippy::cast_possible_wrap, reason = "small flag bits")]
+    pub(super) const NONBLOCK: i32 = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    pub(super) const ELOOP: i32 = rustix::io::Errno::LOOP.raw_os_error();
+}
+
+fn refused_file(path: &Path, kind: io::ErrorKind, why: &str) -> io::Error {
+    io::Error::new(
+        kind,
+        format!("not using the token file {}: {why}", path.display()),
+    )
+}
+
 /// An exclusive lock across processes, held until dropped: `std::fs::File::lock` on a lock
 /// file next to the data (never on the data file, which `write_atomic` replaces).
 #[derive(Debug)]
