@@ -74,9 +74,9 @@ pub(crate) enum Command {
     Jwt(JwtArgs),
     /// Make an HTTP request with a credential, like curl.
     Request(RequestArgs),
-    /// Rucio commands for a rucio profile.
-    #[command(subcommand)]
-    Rucio(RucioCommand),
+    /// Rucio's authentication as the Rucio client does it, from rucio.cfg alone (a rucio
+    /// profile, if chosen, overrides it): whoami, ping, token, request.
+    Rucio(crate::commands::rucio::RucioArgs),
     /// Run the token service (a DIRAC-style TokenManager) with the server configuration
     /// that --config names (see docs/sciauth-server.md).
     Serve,
@@ -247,12 +247,6 @@ pub(crate) struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub(crate) enum RucioCommand {
-    /// Print the Rucio account the profile logs in as.
-    Whoami,
 }
 
 /// Where an SSH-key JWT comes from.

@@ -129,6 +129,17 @@ pub(crate) struct RucioProfile {
     cache_dir: Option<PathBuf>,
     /// For `auth_type = "oidc"`: the sciauth profile whose token logs in.
     pub(crate) oidc_profile: Option<String>,
+    /// For `auth_type = "oidc"`: `rucio` (the Rucio-brokered login), `profile` (the token of
+    /// `oidc_profile`) or `discovery` (WLCG bearer token discovery); by default `profile` with
+    /// an `oidc_profile`, else the Rucio client's order (discovery, then the brokered login).
+    pub(crate) oidc_token_source: Option<String>,
+    /// rucio.cfg's `oidc_scope`, `oidc_audience`, `oidc_issuer`, `oidc_polling`.
+    pub(crate) oidc_scope: Option<String>,
+    pub(crate) oidc_audience: Option<String>,
+    pub(crate) oidc_issuer: Option<String>,
+    pub(crate) oidc_polling: Option<bool>,
+    /// The variable holding the passphrase of the encrypted `ssh_private_key` or `client_key`.
+    pub(crate) passphrase_env: Option<String>,
 }
 
 /// A secret written in the file itself; never shown.

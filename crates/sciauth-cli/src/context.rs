@@ -1,15 +1,14 @@
 //! What a command works with: the configuration, the chosen profile, and the clients a
 //! profile makes (a `NativeClient` for oidc profiles, a `RucioClient` for rucio profiles).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use sciauth::NativeClient;
-use sciauth::rucio::{AuthMethod, Environment, RucioClient, RucioConfig};
-use sciauth::tokens::{AudienceParameter, DEFAULT_MIN_VALID, FileStore, TokenRequest};
+use sciauth::rucio::RucioClient;
+use sciauth::tokens::{AudienceParameter, FileStore, TokenRequest};
 
 use crate::cli::ProfileSelection;
-use crate::config::{AudienceStyle, Config, OidcProfile, Profile, RucioPath, RucioProfile};
+use crate::config::{AudienceStyle, Config, OidcProfile, Profile, RucioProfile};
 use crate::failure::{CliResult, Failure};
 
 /// The configuration (if there is a file) and the profile the command line chose.
@@ -55,6 +54,16 @@ impl Context {
                      SCIAUTH_CONFIG)",
             )
         })
+    }
+
+    /// The configuration file, if there is one (`sciauth rucio` works without).
+    pub(crate) fn config_file(&self) -> Option<&Config> {
+        self.config.as_ref()
+    }
+
+    /// The profile `--profile` or `SCIAUTH_PROFILE` names, if any.
+    pub(crate) fn profile_named(&self) -> Option<&str> {
+        self.profile.as_deref()
     }
 
     /// Whether the command line or the file chooses a profile (for `request`, which works
@@ -129,63 +138,7 @@ impl Context {
         name: &str,
         profile: &RucioProfile,
     ) -> CliResult<RucioClient> {
-        let env = Environment::from_process();
-        let mut rucio = match profile.rucio_cfg(config) {
-            Some(path) => RucioConfig::from_file(&path, &env)?,
-            None => RucioConfig::load(&env)?,
-        };
-        let hosts = |text: &str| {
-            text.split(',')
-                .map(|h| h.trim().to_owned())
-                .collect::<Vec<_>>()
-        };
-        if let Some(host) = &profile.rucio_host {
-            rucio.rucio_hosts = hosts(host);
-        }
-        if let Some(host) = &profile.auth_host {
-            rucio.auth_hosts = hosts(host);
-        }
-        for (value, slot) in [
-            (&profile.account, &mut rucio.account),
-            (&profile.vo, &mut rucio.vo),
-            (&profile.auth_type, &mut rucio.auth_type),
-            (&profile.username, &mut rucio.username),
-        ] {
-            if value.is_some() {
-                slot.clone_from(value);
-            }
-        }
-        if let Some(password) = profile.password(config, name)? {
-            rucio.password = Some(password);
-        }
-        for (which, slot) in [
-            (RucioPath::SshPrivateKey, &mut rucio.ssh_private_key),
-            (RucioPath::ClientCert, &mut rucio.client_cert),
-            (RucioPath::ClientKey, &mut rucio.client_key),
-            (RucioPath::ClientProxy, &mut rucio.client_x509_proxy),
-            (RucioPath::CaCert, &mut rucio.ca_cert),
-        ] {
-            if let Some(path) = profile.path(config, which) {
-                *slot = Some(path);
-            }
-        }
-        let mut builder = RucioClient::builder().environment(env).config(rucio);
-        if let Some(dir) = profile.path(config, RucioPath::CacheDir) {
-            builder = builder.cache_dir(dir);
-        }
-        if let Some(oidc) = &profile.oidc_profile {
-            // Rucio's oidc login with the token another profile keeps fresh.
-            let Profile::Oidc(source) = config.select(Some(oidc))?.1 else {
-                return Err(Failure::config(format!(
-                    "profile {name}: oidc_profile {oidc:?} is not an oidc profile"
-                )));
-            };
-            let native = native_client(config, oidc, source)?;
-            let request = token_request(&native, source, &[], None, DEFAULT_MIN_VALID);
-            let credential = native.manager().credential(request);
-            builder = builder.auth(AuthMethod::oidc_credential(Arc::new(credential)));
-        }
-        Ok(builder.build()?)
+        crate::commands::rucio::profile_client(config, name, profile)
     }
 }
 

@@ -29,12 +29,18 @@ fn main() -> ExitCode {
         return commands::serve::main(cli.selection.config, cli.verbose);
     }
     init_tracing(cli.verbose);
-    // `$(sciauth token)` with a valid stored token: answered before a runtime exists.
+    // `$(sciauth token)` and `$(sciauth rucio token)` with a valid stored token: answered
+    // before a runtime exists.
     let mut loaded = None;
-    if let Command::Token(args) = &cli.command
+    if matches!(cli.command, Command::Token(_) | Command::Rucio(_))
         && let Ok(context) = Context::load(cli.selection.clone())
     {
-        if let Some(result) = commands::token::answer_now(&context, args) {
+        let answer = match &cli.command {
+            Command::Token(args) => commands::token::answer_now(&context, args),
+            Command::Rucio(args) => commands::rucio::answer_now(&context, args),
+            _ => None,
+        };
+        if let Some(result) = answer {
             return match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(failure) => failure.report(),
@@ -77,7 +83,7 @@ async fn run(cli: Cli, loaded: Option<Context>) -> CliResult {
         Command::List(args) => commands::list::run(&context()?, args).await,
         Command::Jwt(args) => commands::jwt::run(args).await,
         Command::Request(args) => commands::request::run(&context()?, args).await,
-        Command::Rucio(command) => commands::rucio::run(&context()?, command).await,
+        Command::Rucio(args) => commands::rucio::run(&context()?, args).await,
         Command::Serve => commands::serve::run(serve_config).await,
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -30,20 +30,20 @@ pub(crate) async fn run(context: &Context) -> CliResult {
         }
         Target::Rucio { name, client } => {
             // A Rucio token cannot be revoked by its holder; forgetting it is all there is.
-            match client.session().cache_file() {
-                Some(file) => match std::fs::remove_file(file) {
-                    Ok(()) => eprintln!("Logged out of {name}: the cached Rucio token is deleted."),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                        eprintln!("Profile {name} had no cached Rucio token.");
-                    }
-                    Err(e) => {
-                        return Err(Failure::new(
-                            Exit::Failure,
-                            format!("cannot delete {}: {e}", file.display()),
-                        ));
-                    }
-                },
-                None => eprintln!("Profile {name} keeps no Rucio token."),
+            if client.session().cache_file().is_none() {
+                eprintln!("Profile {name} keeps no Rucio token.");
+                return Ok(());
+            }
+            // Here and in the Rucio client's token file, which it shares.
+            match client.session().forget() {
+                Ok(true) => eprintln!("Logged out of {name}: the cached Rucio token is deleted."),
+                Ok(false) => eprintln!("Profile {name} had no cached Rucio token."),
+                Err(e) => {
+                    return Err(Failure::new(
+                        Exit::Failure,
+                        format!("cannot delete the cached Rucio token: {e}"),
+                    ));
+                }
             }
             Ok(())
         }
