@@ -18,7 +18,7 @@ pub struct Home {
 impl Home {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        for sub in ["config/sciauth", "data", "cache", "runtime"] {
+        for sub in ["config/sciauth", "data", "cache", "runtime", "tmp"] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
         Self { dir }
@@ -52,6 +52,13 @@ impl Home {
         self.isolated(command)
     }
 
+    /// Another program (the official `rucio` client), with the same isolated environment.
+    pub fn program(&self, program: &Path, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command.args(args);
+        self.isolated(command)
+    }
+
     fn isolated(&self, mut command: tokio::process::Command) -> tokio::process::Command {
         command.stdin(Stdio::null()).kill_on_drop(true);
         for (name, _) in std::env::vars_os() {
@@ -73,7 +80,16 @@ impl Home {
             .env("XDG_CONFIG_HOME", self.path("config"))
             .env("XDG_DATA_HOME", self.path("data"))
             .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("XDG_RUNTIME_DIR", self.path("runtime"));
+            .env("XDG_RUNTIME_DIR", self.path("runtime"))
+            // The Rucio client keeps its token in <tmp>/<user>/.rucio_<user>: here, in the
+            // home, under a fixed user name.
+            .env("TMPDIR", self.path("tmp"))
+            .env_remove("TEMP")
+            .env_remove("TMP")
+            .env("LOGNAME", "tester")
+            .env("USER", "tester")
+            .env_remove("VIRTUAL_ENV")
+            .env_remove("CONDA_PREFIX");
         command
     }
 
