@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, Weak};
 use sciauth_rucio::credentials::{BearerToken, KeySelector, PrivateKey, SshAgent};
 use sciauth_rucio::secrecy::{ExposeSecret as _, SecretString};
 use sciauth_rucio::{
-    AuthMethod, Environment, ErrorKind, RucioClient, RucioClientBuilder, RucioConfig,
+    AuthMethod, Environment, ErrorKind, OidcTokenSource, RucioClient, RucioClientBuilder,
+    RucioConfig,
 };
 use support::{Agent, Peer, pub_path, refused_url, rsa_key};
 
@@ -222,7 +223,24 @@ async fn oidc_sends_the_bearer_token_as_the_rucio_token() {
         .unwrap();
     assert_eq!(discovered.whoami().await.unwrap().account, "root");
     assert_eq!(discovered.info().auth_type, "oidc");
-    assert_eq!(discovered.info().cache_file, None);
+    // The Rucio client's order: the discovered token first, and it is not cached (its
+    // source keeps it); only the brokered login's tokens would be.
+    assert!(
+        discovered.info().cache_file.is_none_or(|file| !file.exists()),
+        "{:?}",
+        discovered.info()
+    );
+    let mut config = RucioConfig::default();
+    config.auth_type = Some("oidc".into());
+    let only_discovery = RucioClient::builder()
+        .environment(Environment::empty().var("BEARER_TOKEN", token.expose_secret()))
+        .config(config)
+        .oidc_token_source(OidcTokenSource::Discovery)
+        .rucio_host(f.peer.url())
+        .build()
+        .unwrap();
+    assert_eq!(only_discovery.whoami().await.unwrap().account, "root");
+    assert_eq!(only_discovery.info().cache_file, None);
 
     let credential = Arc::new(BearerToken::new(token.expose_secret()).unwrap());
     let managed = f
