@@ -64,6 +64,9 @@ const EXACT_REDIRECT_URIS = (process.env.EXACT_REDIRECT_URIS || 'http://127.0.0.
   .split(/\s+/).filter(Boolean);
 const EXIT_ON_STDIN_CLOSE = process.env.EXIT_ON_STDIN_CLOSE ?? 'auto';
 const LOG = process.env.LOG === '1';
+// The Rucio server as a client (Rucio-brokered OIDC): its redirect URI (`.../auth/oidc_code`
+// of the Rucio auth server), which registers the client `rucio`.
+const RUCIO_REDIRECT_URI = process.env.RUCIO_REDIRECT_URI || '';
 
 const log = (...args) => console.error('test-idp:', ...args);
 
@@ -83,7 +86,11 @@ const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', ...WLCG_SCO
 const RESOURCE_SERVERS = {
   'https://api.example.test': { scope: 'api:read api:write', audience: 'https://api.example.test' },
   'https://other.example.test': { scope: 'other:read', audience: 'other-api' },
+  // The Rucio server's own resource: the `rucio` client's default, so that its access tokens
+  // are JWTs (Rucio reads their claims when it refreshes them).
+  'https://rucio.example.test': { scope: 'rucio', audience: 'rucio' },
 };
+const RUCIO_RESOURCE = 'https://rucio.example.test';
 
 function resourceServerInfo(indicator) {
   const rs = RESOURCE_SERVERS[indicator];
@@ -163,6 +170,21 @@ clients.push({
   response_types: ['code'],
   redirect_uris: EXACT_REDIRECT_URIS,
 });
+
+if (RUCIO_REDIRECT_URI) {
+  // As a Rucio server registers itself: a confidential web client whose code flow has no
+  // PKCE (pyoidc sends none) and which gets refresh tokens without offline_access (the
+  // default of oidc-provider for such clients).
+  clients.push({
+    client_id: 'rucio',
+    client_secret: 'rucio-secret',
+    token_endpoint_auth_method: 'client_secret_basic',
+    application_type: 'web',
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    redirect_uris: [RUCIO_REDIRECT_URI],
+  });
+}
 
 if (PKJWT_JWKS_FILE) {
   let jwks;
@@ -351,7 +373,7 @@ const configuration = {
     },
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => undefined,
+      defaultResource: (ctx, client) => (client?.clientId === 'rucio' ? RUCIO_RESOURCE : undefined),
       useGrantedResource: () => true,
       async getResourceServerInfo(ctx, resourceIndicator) {
         const info = resourceServerInfo(resourceIndicator);
@@ -360,10 +382,14 @@ const configuration = {
       },
     },
   },
-  pkce: { required: () => true },
+  pkce: { required: (ctx, client) => client.clientId !== 'rucio' },
   rotateRefreshToken: ROTATE_REFRESH_TOKEN,
   async issueRefreshToken(ctx, client, code) {
-    return client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access');
+    if (!client.grantTypeAllowed('refresh_token')) return false;
+    // oidc-provider's default for confidential web clients (the `rucio` client), kept strict
+    // (offline_access) for the native ones the other tests use.
+    if (client.clientId === 'rucio') return true;
+    return code.scopes.has('offline_access');
   },
   async extraTokenClaims(ctx, token) {
     // `act` (RFC 8693 4.1) for tokens minted by the token-exchange grant with an actor_token.

@@ -9,6 +9,8 @@
 //! - `bench-cli`: whole-process time of `sciauth token` with hyperfine (docs/benchmarks.md).
 //! - `bench-service`: the token service under wrk, 1, 2 and 4 replicas on one PostgreSQL
 //!   (docs/benchmarks.md).
+//! - `bench-rucio [--runs N]`: `sciauth rucio whoami` with a cached token beside the official
+//!   `rucio whoami`, in one hyperfine run against the real Rucio server (docs/benchmarks.md).
 //! - `tidy`: the layering and convention checks (also a `#[test]`).
 //! - `fuzz [TARGET] [--seconds N] [--runs N]`: the cargo-fuzz targets on nightly (`fuzz/`), 60 s each
 //!   by default, with executions and coverage per target. Not part of `test`: the replay of
@@ -17,6 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+mod bench_rucio;
 mod fuzz;
 mod setup;
 mod tidy;
@@ -29,6 +32,14 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("bench-cli") => bench_cli(),
         Some("bench-service") => bench_service(&args[1..]),
+        Some("bench-rucio") => match args.get(1).map(String::as_str) {
+            None => bench_rucio::run(100),
+            Some("--runs") => match args.get(2).and_then(|n| n.parse().ok()) {
+                Some(runs) => bench_rucio::run(runs),
+                None => Err("--runs needs a number".to_owned()),
+            },
+            Some(other) => Err(format!("bench-rucio: unknown argument {other:?}")),
+        },
         Some("ci") => test().and_then(|()| demo()),
         Some("tidy") => tidy::run(&project_root()),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -40,6 +51,7 @@ fn main() -> ExitCode {
                  test   install test prerequisites, then run every check CI runs\n  \
                  bench-cli  whole-process time of `sciauth token` (hyperfine, release build)\n  \
                  bench-service  the token service under wrk: 1, 2, 4 replicas, one PostgreSQL\n  \
+                 bench-rucio [--runs N]  `sciauth rucio whoami` beside `rucio whoami` (hyperfine)\n  \
                  ci     what .ci/run runs (test, then demo)\n  \
                  setup  install test prerequisites only\n  \
                  tidy   layering and convention checks\n  \
@@ -168,7 +180,7 @@ pub(crate) fn project_root() -> PathBuf {
         .to_owned()
 }
 
-fn cargo(args: &[&str]) -> Result<(), String> {
+pub(crate) fn cargo(args: &[&str]) -> Result<(), String> {
     cargo_with_env(args, &[])
 }
 

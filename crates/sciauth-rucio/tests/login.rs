@@ -226,7 +226,10 @@ async fn oidc_sends_the_bearer_token_as_the_rucio_token() {
     // The Rucio client's order: the discovered token first, and it is not cached (its
     // source keeps it); only the brokered login's tokens would be.
     assert!(
-        discovered.info().cache_file.is_none_or(|file| !file.exists()),
+        discovered
+            .info()
+            .cache_file
+            .is_none_or(|file| !file.exists()),
         "{:?}",
         discovered.info()
     );

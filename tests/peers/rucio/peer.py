@@ -47,7 +47,7 @@ LOGIN_LOG_TABLE = "peer_token_log"
 # Files and dirs that ``start`` (re)creates in RUN_DIR; anything else in RUN_DIR is left alone.
 GENERATED = ["rucio.cfg", "alembic.ini", "rucio.db", "rucio.db-wal", "rucio.db-shm", "rucio.db-journal",
              "bootstrap.log", "gunicorn.log", "gunicorn-access.log", "tls.log", "watchdog.log", STATE_FILE,
-             "pids", FLUSH_FILE, "pki", "ca-dir", "peer.json"]
+             "pids", FLUSH_FILE, "pki", "ca-dir", "peer.json", "idpsecrets.json"]
 
 
 def log(msg):
@@ -334,7 +334,7 @@ def make_pki(pki_dir, ca_dir):
 # --------------------------------------------------------------------------------------------
 # config + DB bootstrap
 
-def write_config(run_dir, db):
+def write_config(run_dir, db, oidc=False):
     import rucio  # only for its location; cheap (no config read)
 
     migrate_repo = os.path.join(os.path.dirname(rucio.__file__), "db", "sqla", "migrate_repo")
@@ -368,6 +368,16 @@ lfn2pfn_algorithm_default = hash
 [cache]
 use_external_cache_for_auth_tokens = False
 """.format(run_dir=run_dir, url=url, user=USERNAME, pwd=PASSWORD))
+        if oidc:
+            # Rucio-brokered OIDC: the identity provider's client in idpsecrets.json, written
+            # by `peer.py oidc` once the provider runs (Rucio reads it at the first OIDC call).
+            f.write("""
+[oidc]
+idpsecrets = {run_dir}/idpsecrets.json
+admin_issuer = test
+expected_audience = rucio
+expected_scope = openid profile
+""".format(run_dir=run_dir))
     # NB: no version_table_schema (SQLite has no schemas: "unknown database rucio")
     with open(os.path.join(run_dir, "alembic.ini"), "w") as f:
         f.write("""[alembic]
@@ -556,7 +566,7 @@ def cmd_start(a):
     pki = make_pki(os.path.join(run_dir, "pki"), os.path.join(run_dir, "ca-dir")) if a.x509 else None
     t_pki = time.time()
 
-    write_config(run_dir, db)
+    write_config(run_dir, db, oidc=a.oidc)
     env = dict(os.environ)
     env["RUCIO_CONFIG"] = os.path.join(run_dir, "rucio.cfg")
     env["SCIAUTH_RUCIO_PEER_DIR"] = run_dir
@@ -737,6 +747,23 @@ def cmd_expire_tokens(a):
     return 0
 
 
+def cmd_age_tokens(a):
+    """Moves updated_at of the account's tokens into the past: Rucio's /auth/oidc_refresh hands
+    out the same token again while it was updated in the last 5 minutes, and refreshes at the
+    identity provider only after that."""
+    con = db_connect(a.dir)
+    past = (datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+            - datetime.timedelta(minutes=a.minutes)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with con:
+        cur = con.execute("UPDATE tokens SET updated_at = ? WHERE account = ? AND token NOT LIKE 'challenge-%'",
+                          (past, a.account))
+    n = cur.rowcount
+    con.close()
+    bump_flush_generation(a.dir)
+    print(n)
+    return 0
+
+
 def cmd_count_tokens(a):
     con = db_connect(a.dir)
     if a.all_accounts:
@@ -745,6 +772,34 @@ def cmd_count_tokens(a):
         n = con.execute("SELECT COUNT(*) FROM %s WHERE account = ?" % LOGIN_LOG_TABLE, (a.account,)).fetchone()[0]
     con.close()
     print(n)
+    return 0
+
+
+def cmd_oidc(a):
+    """Registers the identity provider for Rucio-brokered OIDC: idpsecrets.json (the client
+    `rucio` of tests/idp, redirecting to the TLS front end's /auth/oidc_code) and the OIDC
+    identity `SUB=<sub>, ISS=<issuer>` of the account."""
+    run_dir = os.path.abspath(a.dir)
+    with open(os.path.join(run_dir, "peer.json")) as f:
+        info = json.load(f)
+    if not info.get("x509_url"):
+        die("oidc needs the TLS front end (start --x509): Rucio sends browsers to https://")
+    secrets = {"test": {
+        "issuer": a.issuer,
+        "client_id": a.client_id,
+        "client_secret": a.client_secret,
+        "redirect_uris": [info["x509_url"] + "/auth/oidc_code"],
+        "SCIM": {"client_id": a.client_id, "client_secret": a.client_secret},
+    }}
+    _write(os.path.join(run_dir, "idpsecrets.json"), json.dumps(secrets, indent=1).encode(), mode=0o600)
+    os.environ["RUCIO_CONFIG"] = os.path.join(run_dir, "rucio.cfg")
+    from rucio.common.types import InternalAccount
+    from rucio.core.identity import add_account_identity
+    from rucio.db.sqla.constants import IdentityType
+    identity = "SUB=%s, ISS=%s" % (a.sub, a.issuer)
+    add_account_identity(identity, IdentityType.OIDC, InternalAccount(a.account, vo=VO),
+                         "%s@peer.invalid" % a.sub, default=True)
+    print(identity)
     return 0
 
 
@@ -763,7 +818,18 @@ def main(argv=None):
     s.add_argument("--watch-pid", type=int, metavar="PID", help="stop everything when PID exits (watchdog, 0.5 s poll)")
     s.add_argument("--threads", type=int, default=4, help="gunicorn threads (1 worker) [4]")
     s.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for /ping [60]")
+    s.add_argument("--oidc", action="store_true",
+                   help="configure Rucio-brokered OIDC ([oidc] in rucio.cfg); finish with `peer.py oidc`")
     s.set_defaults(func=cmd_start)
+
+    s = sub.add_parser("oidc", help="register the identity provider (idpsecrets.json) and an OIDC identity")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--issuer", required=True)
+    s.add_argument("--client-id", default="rucio")
+    s.add_argument("--client-secret", default="rucio-secret")
+    s.add_argument("--sub", default="test-user")
+    s.add_argument("--account", default=ROOT_ACCOUNT)
+    s.set_defaults(func=cmd_oidc)
 
     s = sub.add_parser("stop", help="kill exactly the recorded PIDs (and their process groups)")
     s.add_argument("--dir", required=True)
@@ -776,6 +842,12 @@ def main(argv=None):
     s.add_argument("--no-flush", action="store_true",
                    help="do not flush the servers' in-process token validation cache (shows that it defeats the DB change)")
     s.set_defaults(func=cmd_expire_tokens)
+
+    s = sub.add_parser("age-tokens", help="move updated_at of the account's tokens MINUTES into the past")
+    s.add_argument("--dir", required=True)
+    s.add_argument("--account", default=ROOT_ACCOUNT)
+    s.add_argument("--minutes", type=int, default=10)
+    s.set_defaults(func=cmd_age_tokens)
 
     for name in ("count-tokens", "count-logins"):
         s = sub.add_parser(name, help="number of auth tokens ever issued (= successful logins) for the account")

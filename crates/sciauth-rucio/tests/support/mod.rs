@@ -47,6 +47,13 @@ impl Peer {
     /// Starts a server with these SSH public keys registered for root, and the TLS front
     /// end for x509 when `x509`.
     pub fn start(ssh_pubkeys: &[&Path], x509: bool) -> Self {
+        Self::start_with(ssh_pubkeys, x509, false)
+    }
+
+    /// Like [`start`](Self::start); `oidc` configures Rucio-brokered OIDC (`[oidc]` in the
+    /// server's rucio.cfg; it needs `x509`, whose TLS front end the browser is sent to), to be
+    /// finished with [`oidc`](Self::oidc) once the identity provider runs.
+    pub fn start_with(ssh_pubkeys: &[&Path], x509: bool, oidc: bool) -> Self {
         let python = venv().join("bin/python");
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(&python);
@@ -62,6 +69,9 @@ impl Peer {
         }
         if x509 {
             command.arg("--x509");
+        }
+        if oidc {
+            command.arg("--oidc");
         }
         let output = command
             .stdin(Stdio::null())
@@ -108,6 +118,19 @@ impl Peer {
         self.control(&["count-tokens", "--account", account])
             .parse()
             .unwrap()
+    }
+
+    /// Registers the identity provider at `issuer` (its client `rucio`) for Rucio-brokered
+    /// OIDC, and its user `test-user` as root's OIDC identity.
+    pub fn oidc(&self, issuer: &str) {
+        self.control(&["oidc", "--issuer", issuer]);
+    }
+
+    /// Moves `updated_at` of `account`'s tokens 10 minutes into the past, so that
+    /// `/auth/oidc_refresh` refreshes at the identity provider instead of handing out the
+    /// token it refreshed last.
+    pub fn age_tokens(&self, account: &str) {
+        self.control(&["age-tokens", "--account", account]);
     }
 
     /// Expires `account`'s tokens in the server's DB (and its validation cache).
