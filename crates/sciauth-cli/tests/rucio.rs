@@ -600,3 +600,68 @@ async fn the_cached_rucio_token_needs_no_thread_no_socket_and_no_key() {
     );
     assert_eq!(peer.logins("root"), 2);
 }
+
+#[tokio::test]
+async fn an_encrypted_userkey_pem_logs_in_with_its_passphrase() {
+    let peer = rucio::Peer::start(&[], true);
+    let home = Home::new();
+    // The peer's client key, encrypted as grid CAs hand out userkey.pem.
+    let userkey = home.path("userkey.pem");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "pkcs8",
+            "-topk8",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:grid-pass",
+            "-in",
+        ])
+        .arg(peer.path("client_key"))
+        .arg("-out")
+        .arg(&userkey)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let cfg = home.path("rucio.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[client]\nrucio_host = {url}\nauth_host = {url}\nauth_type = x509\naccount = root\n\
+             client_cert = {}\nclient_key = {}\nca_cert = {}\n",
+            peer.path("client_cert").display(),
+            userkey.display(),
+            peer.path("ca_cert").display(),
+            url = peer.x509_url(),
+        ),
+    )
+    .unwrap();
+    let sciauth = |args: &'static [&'static str]| {
+        let mut command = home.command(args);
+        command.env("RUCIO_CONFIG", &cfg);
+        command
+    };
+    let out = sciauth(&["rucio", "whoami"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--passphrase-env"),
+        "{}",
+        stderr(&out)
+    );
+    let mut command = sciauth(&["rucio", "--passphrase-env", "KEY_PASS", "whoami"]);
+    command.env("KEY_PASS", "wrong");
+    let out = command.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("passphrase does not decrypt"),
+        "{}",
+        stderr(&out)
+    );
+    let mut command = sciauth(&["rucio", "--passphrase-env", "KEY_PASS", "whoami"]);
+    command.env("KEY_PASS", "grid-pass");
+    let out = command.output().await.unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("account     : root"));
+    assert!(!stderr(&out).contains("grid-pass"));
+    assert_eq!(peer.logins("root"), 1);
+}

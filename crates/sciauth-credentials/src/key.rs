@@ -175,12 +175,7 @@ impl PrivateKey {
                 let Some(passphrase) = passphrase else {
                     return Err(passphrase_required());
                 };
-                let encrypted =
-                    pkcs8::EncryptedPrivateKeyInfo::from_der(&der).map_err(|_| not_a_key())?;
-                let plain = encrypted
-                    .decrypt(passphrase.as_bytes())
-                    .map_err(|_| wrong_passphrase())?;
-                from_pkcs8(plain.as_bytes())
+                from_pkcs8(&decrypt_pkcs8(&der, passphrase)?)
             }
             "DSA PRIVATE KEY" => Err(unsupported_key_type("DSA")),
             other => Err(Error::new(
@@ -690,6 +685,125 @@ pub(crate) fn unsupported_key_type(what: &str) -> Error {
         format!(
             "{what} keys cannot sign JWTs that UNICORE or UFTP verify; use an Ed25519, RSA \
              (2048 bits or more) or ECDSA (P-256/384/521) key, e.g. `ssh-keygen -t ed25519`"
+        ),
+    )
+}
+
+/// Decrypts an encrypted PKCS#8 key (`BEGIN ENCRYPTED PRIVATE KEY`, DER) to its PKCS#8 DER,
+/// after checking that its key derivation costs no more than [`MAX_PBKDF2_ITERATIONS`] or the
+/// scrypt limits ([`MAX_SCRYPT_MEMORY`], [`MAX_SCRYPT_WORK`]): a key file is input from
+/// outside, and its own parameters would otherwise decide how long and how much memory
+/// decrypting it takes.
+pub(crate) fn decrypt_pkcs8(der: &[u8], passphrase: &str) -> Result<Zeroizing<Vec<u8>>> {
+    use pkcs8::pkcs5::EncryptionScheme;
+    use pkcs8::pkcs5::pbes2::Kdf;
+    let encrypted = pkcs8::EncryptedPrivateKeyInfo::from_der(der).map_err(|_| not_a_key())?;
+    match &encrypted.encryption_algorithm {
+        EncryptionScheme::Pbes2(params) => match &params.kdf {
+            Kdf::Pbkdf2(pbkdf2) if pbkdf2.iteration_count > MAX_PBKDF2_ITERATIONS => {
+                return Err(too_costly(&format!(
+                    "{} PBKDF2 iterations, more than the {MAX_PBKDF2_ITERATIONS}",
+                    pbkdf2.iteration_count
+                )));
+            }
+            Kdf::Scrypt(scrypt) => {
+                let n = scrypt.cost_parameter;
+                let r = u64::from(scrypt.block_size);
+                let p = u64::from(scrypt.parallelization);
+                let memory = n.saturating_mul(r).saturating_mul(128);
+                let work = n.saturating_mul(r).saturating_mul(p);
+                if memory > MAX_SCRYPT_MEMORY || work > MAX_SCRYPT_WORK {
+                    return Err(too_costly(&format!(
+                        "scrypt with N = {n}, r = {r}, p = {p} ({} MiB), more than the \
+                         {} MiB and N·r·p of {MAX_SCRYPT_WORK}",
+                        memory / (1024 * 1024),
+                        MAX_SCRYPT_MEMORY / (1024 * 1024)
+                    )));
+                }
+            }
+            _ => {}
+        },
+        _ => {
+            return Err(Error::new(
+                ErrorKind::MalformedKey,
+                "this key is encrypted with a legacy PKCS#5 v1.5 scheme (DES or RC2), which is \
+                 not supported; re-encrypt it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in KEY \
+                 -out KEY.new` (asks for the passphrase)",
+            ));
+        }
+    }
+    let plain = encrypted
+        .decrypt(passphrase.as_bytes())
+        .map_err(|_| wrong_passphrase())?;
+    Ok(Zeroizing::new(plain.as_bytes().to_vec()))
+}
+
+/// A TLS client key (PEM) as PKCS#8 DER, decrypted with `passphrase` when it is an encrypted
+/// PKCS#8 key (`BEGIN ENCRYPTED PRIVATE KEY`, as `openssl pkcs8 -topk8` and grid CAs'
+/// `userkey.pem` have it). `Ok(None)` for an unencrypted key, which the TLS stack reads as it
+/// is. The legacy OpenSSL form (`Proc-Type: 4,ENCRYPTED`) is refused with the command that
+/// converts it; so is PKCS#12 (`.p12`), with the commands that split it.
+///
+/// Errors: [`ErrorKind::PassphraseRequired`], [`ErrorKind::WrongPassphrase`],
+/// [`ErrorKind::MalformedKey`] (also for key derivations too costly to run).
+pub fn decrypt_tls_key(
+    pem: &[u8],
+    passphrase: Option<&SecretString>,
+) -> Result<Option<Zeroizing<Vec<u8>>>> {
+    let passphrase = passphrase
+        .map(|p| p.expose_secret())
+        .filter(|p| !p.is_empty());
+    let Ok(text) = std::str::from_utf8(pem) else {
+        // DER: a PKCS#12 file starts with a SEQUENCE holding the version 3.
+        if pem.starts_with(&[0x30]) {
+            return Err(Error::new(
+                ErrorKind::MalformedKey,
+                "this looks like a PKCS#12 (.p12) file, which is not supported; split it into \
+                 PEM with `openssl pkcs12 -in FILE.p12 -clcerts -nokeys -out usercert.pem` and \
+                 `openssl pkcs12 -in FILE.p12 -nocerts -out userkey.pem`",
+            ));
+        }
+        return Err(not_a_key());
+    };
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(Error::new(
+            ErrorKind::MalformedKey,
+            "this key is in the legacy OpenSSL encrypted PEM form (Proc-Type: 4,ENCRYPTED), \
+             which is not supported; convert it with `openssl pkcs8 -topk8 -v2 aes-256-cbc -in \
+             userkey.pem -out userkey-pkcs8.pem` (keeps a passphrase)",
+        ));
+    }
+    let Some(start) = text.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") else {
+        return Ok(None);
+    };
+    let Some(passphrase) = passphrase else {
+        return Err(passphrase_required());
+    };
+    let block = &text[start..];
+    let (label, der) = pem_rfc7468::decode_vec(block.as_bytes()).map_err(|_| not_a_key())?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        return Err(not_a_key());
+    }
+    let der = Zeroizing::new(der);
+    decrypt_pkcs8(&der, passphrase).map(Some)
+}
+
+/// The most PBKDF2 iterations an encrypted PKCS#8 key may ask for (OpenSSL writes 2048,
+/// OWASP advises 600,000 for SHA-256): about a second here at this bound.
+pub(crate) const MAX_PBKDF2_ITERATIONS: u32 = 2_000_000;
+/// The most memory scrypt may take for an encrypted PKCS#8 key (128·N·r bytes; OpenSSL's
+/// own limit is 32 MiB).
+pub(crate) const MAX_SCRYPT_MEMORY: u64 = 64 * 1024 * 1024;
+/// The most work scrypt may do (N·r·p; OpenSSL's default is 2^17).
+pub(crate) const MAX_SCRYPT_WORK: u64 = 1 << 22;
+
+fn too_costly(what: &str) -> Error {
+    Error::new(
+        ErrorKind::MalformedKey,
+        format!(
+            "the key's passphrase is stretched with {what} sciauth accepts (decrypting would \
+             take too long or too much memory); re-encrypt it with `openssl pkcs8 -topk8 -v2 \
+             aes-256-cbc -in KEY -out KEY.new`"
         ),
     )
 }

@@ -60,7 +60,7 @@ pub use crate::discovery::{
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::fixed::{Anonymous, BasicToken, BearerToken, UsernamePassword};
 pub use crate::jwt::{DEFAULT_JWT_LIFETIME, ServiceJwt, SshAgentJwt, SshKeyJwt, SshSigner};
-pub use crate::key::{JwsAlgorithm, PrivateKey};
+pub use crate::key::{JwsAlgorithm, PrivateKey, decrypt_tls_key};
 
 /// Re-exported because [`AuthHeader`] is made of its types.
 pub use http;

@@ -8,7 +8,7 @@ use aws_lc_rs::signature::{
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::*;
 
@@ -402,4 +402,164 @@ async fn the_jws_signer_refuses_anything_but_a_jws_signing_input() {
         assert_eq!(error.kind(), ErrorKind::RefusedToSign, "{message:?}");
     }
     assert!(signer.sign_jws(b"eyJh.eyJz").await.is_ok());
+}
+
+/// Runs `openssl` (a real peer: it writes the key files users have) and returns stdout.
+fn openssl(args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("openssl")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("openssl runs (package openssl; `cargo xtask setup`)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.unwrap_or_default())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl {args:?} failed");
+    out.stdout
+}
+
+#[test]
+fn encrypted_tls_keys_are_decrypted_and_costly_ones_refused_before_deriving() {
+    let plain = openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ],
+        None,
+    );
+    let passphrase = SecretString::from("grid-pass".to_owned());
+    let encrypt = |extra: &[&str]| {
+        let mut args = vec!["pkcs8", "-topk8", "-passout", "pass:grid-pass"];
+        args.extend_from_slice(extra);
+        openssl(&args, Some(&plain))
+    };
+
+    // What `openssl pkcs8 -topk8` writes by default (PBKDF2, AES-256-CBC): decrypted.
+    let userkey = encrypt(&["-v2", "aes-256-cbc"]);
+    let der = decrypt_tls_key(&userkey, Some(&passphrase))
+        .unwrap()
+        .unwrap();
+    let expected = openssl(
+        &["pkcs8", "-topk8", "-nocrypt", "-outform", "DER"],
+        Some(&plain),
+    );
+    assert_eq!(*der, expected);
+    assert_eq!(
+        decrypt_tls_key(&userkey, None).unwrap_err().kind(),
+        ErrorKind::PassphraseRequired
+    );
+    let wrong = SecretString::from("wrong".to_owned());
+    assert_eq!(
+        decrypt_tls_key(&userkey, Some(&wrong)).unwrap_err().kind(),
+        ErrorKind::WrongPassphrase
+    );
+    assert!(
+        decrypt_tls_key(&plain, None).unwrap().is_none(),
+        "unencrypted"
+    );
+    // scrypt within the limits (OpenSSL's default N = 16384) works too.
+    let scrypt = encrypt(&["-scrypt"]);
+    assert!(
+        decrypt_tls_key(&scrypt, Some(&passphrase))
+            .unwrap()
+            .is_some()
+    );
+
+    // A key file asking for more work than sciauth allows is refused before deriving (a
+    // hostile file could ask for billions; these are just over the limits, so that openssl
+    // makes them quickly).
+    for (extra, says) in [
+        (&["-v2", "aes-256-cbc", "-iter", "2000001"][..], "PBKDF2"),
+        (
+            &[
+                "-scrypt",
+                "-scrypt_N",
+                "16384",
+                "-scrypt_r",
+                "8",
+                "-scrypt_p",
+                "64",
+            ][..],
+            "scrypt",
+        ),
+    ] {
+        let costly = encrypt(extra);
+        let error = decrypt_tls_key(&costly, Some(&passphrase)).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::MalformedKey, "{error}");
+        assert!(error.to_string().contains(says), "{error}");
+        assert!(
+            error.to_string().contains("openssl pkcs8 -topk8"),
+            "{error}"
+        );
+        // The SSH key reader (the same PKCS#8 path) refuses it likewise.
+        assert_eq!(
+            PrivateKey::from_bytes(&costly, Some(&passphrase))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::MalformedKey
+        );
+    }
+
+    // The legacy OpenSSL form and PKCS#12: a clear error naming the conversion.
+    let legacy = openssl(
+        &[
+            "pkey",
+            "-traditional",
+            "-aes256",
+            "-passout",
+            "pass:grid-pass",
+        ],
+        Some(&plain),
+    );
+    assert!(String::from_utf8_lossy(&legacy).contains("Proc-Type: 4,ENCRYPTED"));
+    let error = decrypt_tls_key(&legacy, Some(&passphrase)).unwrap_err();
+    assert!(
+        error.to_string().contains("openssl pkcs8 -topk8"),
+        "{error}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&key_path, &plain).unwrap();
+    let cert = openssl(
+        &[
+            "req",
+            "-new",
+            "-x509",
+            "-key",
+            key_path.to_str().unwrap(),
+            "-subj",
+            "/CN=grid user",
+            "-days",
+            "1",
+        ],
+        None,
+    );
+    let cert_path = dir.path().join("cert.pem");
+    std::fs::write(&cert_path, &cert).unwrap();
+    let p12 = openssl(
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            cert_path.to_str().unwrap(),
+            "-inkey",
+            key_path.to_str().unwrap(),
+            "-passout",
+            "pass:grid-pass",
+        ],
+        None,
+    );
+    let error = decrypt_tls_key(&p12, Some(&passphrase)).unwrap_err();
+    assert!(error.to_string().contains("openssl pkcs12"), "{error}");
+    assert!(!format!("{error:?}").contains("grid-pass"));
 }

@@ -222,6 +222,7 @@ pub struct RucioClientBuilder {
     oidc_source: OidcTokenSource,
     oidc_prompt: Option<Arc<dyn OidcPrompt>>,
     ssh_passphrase: Option<SecretString>,
+    key_passphrase: Option<SecretString>,
     passphrase_prompt: Option<PassphrasePrompt>,
 }
 
@@ -260,8 +261,19 @@ impl RucioClientBuilder {
             oidc_source: OidcTokenSource::Default,
             oidc_prompt: None,
             ssh_passphrase: None,
+            key_passphrase: None,
             passphrase_prompt: None,
         }
+    }
+
+    /// The passphrase of an encrypted x509 `client_key` (encrypted PKCS#8, `BEGIN ENCRYPTED
+    /// PRIVATE KEY`), decrypted when the client is built.
+    ///
+    /// By default, the [`passphrase_prompt`](Self::passphrase_prompt)'s answer; without
+    /// either, an encrypted key fails the build, saying how to give one.
+    pub fn client_key_passphrase(mut self, passphrase: SecretString) -> Self {
+        self.key_passphrase = Some(passphrase);
+        self
     }
 
     /// Whether the token is shared with the Rucio client through its token file
@@ -575,6 +587,8 @@ impl RucioClientBuilder {
             user_agent: self.user_agent,
             timeout: self.timeout,
             clock: self.clock,
+            key_passphrase: self.key_passphrase,
+            passphrase_prompt: self.passphrase_prompt,
         })
     }
 
@@ -618,6 +632,8 @@ impl RucioClientBuilder {
             user_agent,
             timeout,
             clock,
+            key_passphrase,
+            passphrase_prompt,
         } = self.prepare()?;
         let common = |builder: TransportBuilder| {
             let builder = builder
@@ -638,6 +654,15 @@ impl RucioClientBuilder {
             Some(ClientIdentity::CertAndKey(cert, key)) => auth.client_cert_pem_files(cert, key),
             Some(ClientIdentity::Proxy(proxy)) => auth.client_proxy_pem_file(proxy),
             None => auth,
+        };
+        let auth = match method.client_identity() {
+            Some(ClientIdentity::CertAndKey(cert, key)) => {
+                match encrypted_key(key, key_passphrase.as_ref(), passphrase_prompt.as_ref())? {
+                    Some(der) => auth.client_cert_pem_file_with_key(cert, der),
+                    None => auth,
+                }
+            }
+            _ => auth,
         };
         let auth = auth.build().map_err(|e| build_error("the auth host", e))?;
 
@@ -697,6 +722,46 @@ struct Prepared {
     user_agent: String,
     timeout: Duration,
     clock: Arc<dyn Clock>,
+    key_passphrase: Option<SecretString>,
+    passphrase_prompt: Option<PassphrasePrompt>,
+}
+
+/// The x509 client key, decrypted, if it is an encrypted PKCS#8 key (`None`: the transport
+/// reads it as it is). Its passphrase: `given`, else the prompt's answer.
+fn encrypted_key(
+    path: &std::path::Path,
+    given: Option<&SecretString>,
+    prompt: Option<&PassphrasePrompt>,
+) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+    use sciauth_credentials::{ErrorKind as K, decrypt_tls_key};
+    let Ok(bytes) = std::fs::read(path).map(zeroize::Zeroizing::new) else {
+        // Unreadable: the transport says why.
+        return Ok(None);
+    };
+    let failed = |e: sciauth_credentials::Error| {
+        Error::new(
+            ErrorKind::Credential,
+            format!("cannot use the client key {}: {e}", path.display()),
+        )
+        .with_source(e)
+    };
+    match decrypt_tls_key(&bytes, given) {
+        Err(e) if e.kind() == K::PassphraseRequired => {
+            match prompt.and_then(|prompt| prompt.ask(path)) {
+                Some(passphrase) => decrypt_tls_key(&bytes, Some(&passphrase)).map_err(failed),
+                None => Err(Error::new(
+                    ErrorKind::Credential,
+                    format!(
+                        "the client key {} is encrypted: name a variable holding its passphrase \
+                         with --passphrase-env (passphrase_env in a profile), or run on a \
+                         terminal to be asked",
+                        path.display()
+                    ),
+                )),
+            }
+        }
+        other => other.map_err(failed),
+    }
 }
 
 fn build_error(what: &str, error: sciauth_transport::Error) -> Error {

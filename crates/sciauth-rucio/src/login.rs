@@ -454,7 +454,7 @@ impl PassphrasePrompt {
         Self(Arc::new(ask))
     }
 
-    fn ask(&self, path: &Path) -> Option<SecretString> {
+    pub(crate) fn ask(&self, path: &Path) -> Option<SecretString> {
         (self.0)(path)
     }
 }

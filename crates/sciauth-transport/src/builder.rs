@@ -77,8 +77,25 @@ enum RootSource {
 
 #[derive(Debug)]
 enum IdentitySource {
-    CertAndKey { cert: PathBuf, key: PathBuf },
+    CertAndKey {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// A certificate file and a key already decrypted (PKCS#8 DER), never shown.
+    CertAndKeyDer {
+        cert: PathBuf,
+        key: KeyDer,
+    },
     Proxy(PathBuf),
+}
+
+/// A decrypted PKCS#8 key: zeroed when dropped, `[redacted]` in `Debug`.
+struct KeyDer(zeroize::Zeroizing<Vec<u8>>);
+
+impl std::fmt::Debug for KeyDer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 impl Default for TransportBuilder {
@@ -245,6 +262,23 @@ impl TransportBuilder {
         self
     }
 
+    /// Authenticates with a client certificate whose key was encrypted and is given here
+    /// decrypted, as PKCS#8 DER (see `sciauth_credentials::decrypt_tls_key`): `cert` holds
+    /// the certificate (and any chain, leaf first), PEM.
+    ///
+    /// By default, no client certificate is sent.
+    pub fn client_cert_pem_file_with_key(
+        mut self,
+        cert: impl AsRef<Path>,
+        pkcs8_key: zeroize::Zeroizing<Vec<u8>>,
+    ) -> Self {
+        self.client_identity = Some(IdentitySource::CertAndKeyDer {
+            cert: cert.as_ref().to_owned(),
+            key: KeyDer(pkcs8_key),
+        });
+        self
+    }
+
     /// Authenticates with an X.509 proxy certificate file, as `voms-proxy-init` writes it
     /// (`/tmp/x509up_u<uid>`, or `$X509_USER_PROXY`): the proxy certificate, its unencrypted
     /// private key and the chain up to the user certificate, in one PEM file.
@@ -380,6 +414,9 @@ impl TransportBuilder {
             None => None,
             Some(IdentitySource::CertAndKey { cert, key }) => {
                 Some(Arc::new(load_cert_and_key(cert, key)?))
+            }
+            Some(IdentitySource::CertAndKeyDer { cert, key }) => {
+                Some(Arc::new(load_cert_with_key(cert, key)?))
             }
             Some(IdentitySource::Proxy(path)) => Some(Arc::new(load_proxy(path)?)),
         };
@@ -695,6 +732,31 @@ fn load_cert_and_key(cert_path: &Path, key_path: &Path) -> Result<ClientIdentity
     }
     check_private_key(&key, key_path)?;
     client_identity(certs, &key, key_path)
+}
+
+fn load_cert_with_key(cert_path: &Path, key: &KeyDer) -> Result<ClientIdentity> {
+    let cert = read_file(cert_path, "client certificate file")?;
+    let chain = pem_certificates(&cert).map_err(|why| {
+        Error::new(
+            ErrorKind::Builder,
+            format!("client certificate file {}: {why}", cert_path.display()),
+        )
+    })?;
+    if chain.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Builder,
+            format!(
+                "client certificate file {} holds no PEM certificate",
+                cert_path.display()
+            ),
+        ));
+    }
+    let key = PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key.0.to_vec()));
+    Ok(ClientIdentity {
+        chain,
+        key,
+        origin: cert_path.to_owned(),
+    })
 }
 
 fn load_proxy(path: &Path) -> Result<ClientIdentity> {

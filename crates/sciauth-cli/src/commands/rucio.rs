@@ -108,8 +108,8 @@ pub(crate) struct RucioOptions {
     #[arg(short = 'T', long, global = true, value_name = "SECONDS")]
     timeout: Option<f64>,
 
-    /// The variable holding the passphrase of the encrypted SSH key (default:
-    /// RUCIO_SSH_PASSPHRASE, else a prompt on a terminal).
+    /// The variable holding the passphrase of the encrypted SSH key or x509 client key
+    /// (default: RUCIO_SSH_PASSPHRASE for the SSH key, else a prompt on a terminal).
     #[arg(long = "passphrase-env", global = true, value_name = "VAR")]
     passphrase_env: Option<String>,
 }
@@ -494,7 +494,10 @@ fn builder(
         builder = builder.timeout(timeout);
     }
     if let Some(var) = &options.passphrase_env {
-        builder = builder.ssh_passphrase(passphrase_from(var)?);
+        let passphrase = passphrase_from(var)?;
+        builder = builder
+            .ssh_passphrase(passphrase.clone())
+            .client_key_passphrase(passphrase);
     }
     builder = builder
         .environment(env)
@@ -600,7 +603,10 @@ fn profile_builder(
         builder = builder.cache_dir(dir);
     }
     if let Some(var) = &profile.passphrase_env {
-        builder = builder.ssh_passphrase(passphrase_from(var)?);
+        let passphrase = passphrase_from(var)?;
+        builder = builder
+            .ssh_passphrase(passphrase.clone())
+            .client_key_passphrase(passphrase);
     }
     let source = match profile.oidc_token_source.as_deref() {
         None if profile.oidc_profile.is_some() => "profile",
