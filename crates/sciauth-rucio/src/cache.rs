@@ -651,4 +651,75 @@ mod tests {
         // Other processes and other builds must name the same file.
         assert_eq!(fnv1a(&["a", "b"]), 0xab40_d782_0d40_8076);
     }
+    #[test]
+    fn the_shared_file_is_where_rucio_clients_41_keep_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let env = Environment::empty()
+            .var("USER", "alice")
+            .var("TMPDIR", tmp.path());
+        let files = shared_files(None, &env, Some("root"), None).unwrap();
+        let dir = tmp.path().join("alice/.rucio_alice");
+        assert_eq!(files.dir, dir);
+        assert_eq!(files.token, dir.join("auth_token_for_account_root"));
+        assert_eq!(files.exp, dir.join("auth_token_exp_for_account_root"));
+        // LOGNAME first, as getpass.getuser(); a VO other than def gets its own directory.
+        let env = env.var("LOGNAME", "bob");
+        let files = shared_files(None, &env, None, Some("atl")).unwrap();
+        assert_eq!(
+            files.token,
+            tmp.path()
+                .join("bob/.rucio_bob@atl/auth_token_for_default_account")
+        );
+        // auth_token_file_path serves every account.
+        let setting = Path::new("/data/token");
+        let files = shared_files(Some(setting), &env, Some("root"), None).unwrap();
+        assert_eq!(files.token, setting);
+        assert_eq!(
+            files.exp,
+            Path::new("/data/auth_token_exp_for_account_root")
+        );
+        // Nothing that would make a path of its own, and no guess without a user name.
+        for account in ["../x", "a/b", "..", ""] {
+            assert_eq!(
+                shared_files(None, &env, Some(account), None),
+                None,
+                "{account}"
+            );
+        }
+        assert_eq!(shared_files(None, &env, None, Some("../v")), None);
+        assert_eq!(
+            shared_files(None, &Environment::empty(), Some("root"), None),
+            None
+        );
+    }
+
+    #[test]
+    fn shared_tokens_are_visible_ascii_on_one_line() {
+        let token = |bytes: &[u8]| parse_shared_token(bytes).map(|t| t.expose_secret().to_owned());
+        assert_eq!(
+            token(b"root-rucio-unknown-1").unwrap(),
+            "root-rucio-unknown-1"
+        );
+        assert_eq!(
+            token(b"root-x-unknown-1\nrest").unwrap(),
+            "root-x-unknown-1"
+        );
+        assert_eq!(token(b"root-x-unknown-1\r\n").unwrap(), "root-x-unknown-1");
+        assert_eq!(
+            token(b"root-CN=Rucio Test Client,O=SciAuth-unknown-1").unwrap(),
+            "root-CN=Rucio Test Client,O=SciAuth-unknown-1"
+        );
+        for bad in [
+            &b""[..],
+            b"\n",
+            b" root",
+            b"root ",
+            b"ro\x1bot",
+            b"r\xc3\xa9",
+            b"a\tb",
+        ] {
+            let error = token(bad).unwrap_err();
+            assert!(!error.contains("ro"), "{error}");
+        }
+    }
 }

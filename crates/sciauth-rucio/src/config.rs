@@ -25,8 +25,9 @@ pub struct Environment {
     vars: BTreeMap<String, OsString>,
     uid: u32,
     tmp: PathBuf,
-    /// The user's name in the password database, for when no variable names the user.
-    passwd_name: Option<String>,
+    /// The real user id whose name `/etc/passwd` gives when no variable names the user;
+    /// `None`: no lookup (a fixed environment for tests).
+    passwd_uid: Option<u32>,
 }
 
 /// Variables that may hold a secret (printed as `[redacted]` by `Debug`).
@@ -41,7 +42,7 @@ impl Environment {
                 .collect(),
             uid: rustix::process::geteuid().as_raw(),
             tmp: std::env::temp_dir(),
-            passwd_name: passwd_name(rustix::process::getuid().as_raw()),
+            passwd_uid: Some(rustix::process::getuid().as_raw()),
         }
     }
 
@@ -51,7 +52,7 @@ impl Environment {
             vars: BTreeMap::new(),
             uid: rustix::process::geteuid().as_raw(),
             tmp: PathBuf::from("/tmp"),
-            passwd_name: None,
+            passwd_uid: None,
         }
     }
 
@@ -108,7 +109,7 @@ impl Environment {
         ["LOGNAME", "USER", "LNAME", "USERNAME"]
             .into_iter()
             .find_map(|name| self.get_str(name))
-            .or_else(|| self.passwd_name.clone())
+            .or_else(|| self.passwd_uid.and_then(passwd_name))
     }
 
     /// The temporary directory the Rucio client uses (Python's `tempfile.gettempdir()`):
@@ -627,5 +628,51 @@ request_retries = 5
             let err = RucioConfig::parse(text, &env).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{err}");
         }
+    }
+    #[test]
+    fn oidc_keys_are_read_with_python_booleans() {
+        let env = Environment::empty();
+        let text = "[client]\nauth_type = oidc\noidc_scope = openid profile offline_access\n\
+                    oidc_audience = rucio\noidc_issuer = wlcg\noidc_polling = Yes\n\
+                    oidc_refresh_lifetime = 24\nauth_oidc_refresh_active = on\n\
+                    auth_oidc_refresh_before_exp = 5\noidc_auto = 0\n";
+        let config = RucioConfig::parse(text, &env).unwrap();
+        assert_eq!(
+            config.oidc_scope.as_deref(),
+            Some("openid profile offline_access")
+        );
+        assert_eq!(config.oidc_audience.as_deref(), Some("rucio"));
+        assert_eq!(config.oidc_issuer.as_deref(), Some("wlcg"));
+        assert_eq!(config.oidc_polling, Some(true));
+        assert_eq!(config.oidc_refresh_lifetime, Some(24));
+        assert_eq!(config.auth_oidc_refresh_active, Some(true));
+        assert_eq!(config.auth_oidc_refresh_before_exp, Some(5));
+        assert_eq!(config.oidc_auto, Some(false));
+        for bad in ["oidc_polling = maybe", "auth_oidc_refresh_before_exp = -1"] {
+            let error = RucioConfig::parse(&format!("[client]\n{bad}\n"), &env).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Config, "{error}");
+        }
+    }
+
+    #[test]
+    fn user_and_temporary_directory_are_pythons() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Environment::empty()
+            .var("USER", "u")
+            .var("TMPDIR", dir.path().join("missing"))
+            .var("TEMP", dir.path());
+        assert_eq!(env.user_name().as_deref(), Some("u"));
+        assert_eq!(env.var("LOGNAME", "l").user_name().as_deref(), Some("l"));
+        // TMPDIR is skipped when it is not a directory, as gettempdir() does.
+        assert_eq!(
+            env_temp(&Environment::empty().var("TEMP", dir.path())),
+            dir.path()
+        );
+        assert_eq!(Environment::empty().python_temp_dir(), Path::new("/tmp"));
+        assert_eq!(Environment::empty().user_name(), None);
+    }
+
+    fn env_temp(env: &Environment) -> PathBuf {
+        env.python_temp_dir()
     }
 }

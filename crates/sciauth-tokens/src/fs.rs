@@ -591,4 +591,98 @@ mod tests {
         drop(held);
         other.try_lock().unwrap();
     }
+    #[test]
+    fn token_dirs_of_others_or_open_to_others_are_refused_and_left_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("own");
+        assert_eq!(check_token_dir(&dir).unwrap(), TokenDir::Missing);
+        std::fs::create_dir(&dir).unwrap();
+        set_mode(&dir, 0o755);
+        assert_eq!(check_token_dir(&dir).unwrap(), TokenDir::Private);
+        set_mode(&dir, 0o775);
+        let error = check_token_dir(&dir).unwrap_err();
+        assert!(
+            error.to_string().contains("group or others may write"),
+            "{error}"
+        );
+        assert_eq!(mode(&dir), 0o775, "a refused directory was changed");
+
+        let shared = root.path().join("tmp");
+        std::fs::create_dir(&shared).unwrap();
+        set_mode(&shared, 0o1777);
+        assert_eq!(check_token_dir(&shared).unwrap(), TokenDir::Shared);
+        assert_eq!(std::fs::metadata(&shared).unwrap().mode() & 0o7777, 0o1777);
+
+        let link = root.path().join("link");
+        std::os::unix::fs::symlink(&dir, &link).unwrap();
+        assert!(
+            check_token_dir(&link)
+                .unwrap_err()
+                .to_string()
+                .contains("symbolic link")
+        );
+
+        if is_root() {
+            let theirs = shared.join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            set_mode(&theirs, 0o700);
+            std::os::unix::fs::chown(&theirs, Some(4242), Some(4242)).unwrap();
+            let error = check_token_dir(&theirs).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::PermissionDenied, "{error}");
+        }
+    }
+
+    #[test]
+    fn files_others_wrote_are_read_only_when_safe() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        assert!(read_owned_file(&file, 100).unwrap().is_none());
+        std::fs::write(&file, b"token").unwrap();
+        set_mode(&file, 0o600);
+        assert_eq!(&**read_owned_file(&file, 100).unwrap().unwrap(), b"token");
+
+        // Readable by others: mended, and used.
+        set_mode(&file, 0o644);
+        assert!(read_owned_file(&file, 100).unwrap().is_some());
+        assert_eq!(mode(&file), 0o600);
+
+        // Writable by others: refused, unchanged, never quoted.
+        set_mode(&file, 0o666);
+        let error = read_owned_file(&file, 100).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::PermissionDenied);
+        assert!(!error.to_string().contains("token\""), "{error}");
+        assert_eq!(mode(&file), 0o666);
+        set_mode(&file, 0o600);
+
+        // Too long.
+        std::fs::write(&file, vec![b'a'; 101]).unwrap();
+        assert_eq!(
+            read_owned_file(&file, 100).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+
+        // A link is never followed, whatever it points at.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let error = read_owned_file(&link, 1000).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+
+        // A FIFO does not block the reader.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert_eq!(
+            read_owned_file(&fifo, 100).unwrap_err().kind(),
+            io::ErrorKind::InvalidData
+        );
+
+        if is_root() {
+            std::os::unix::fs::chown(&file, Some(4242), Some(4242)).unwrap();
+            let error = read_owned_file(&file, 1000).unwrap_err();
+            assert!(error.to_string().contains("owned by uid 4242"), "{error}");
+        }
+    }
 }
