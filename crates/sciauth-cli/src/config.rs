@@ -53,6 +53,10 @@ pub(crate) struct Config {
 }
 
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a configuration holds a handful of profiles, read once per run"
+)]
 pub(crate) enum Profile {
     Oidc(OidcProfile),
     Rucio(RucioProfile),

@@ -446,7 +446,10 @@ impl fmt::Debug for AuthMethod {
 /// Asks for the passphrase of an encrypted key file (a prompt on a terminal); its answer is
 /// `None` when there is no way to get one.
 #[derive(Clone)]
-pub struct PassphrasePrompt(Arc<dyn Fn(&Path) -> Option<SecretString> + Send + Sync>);
+pub struct PassphrasePrompt(Arc<AskPassphrase>);
+
+/// The function behind a [`PassphrasePrompt`].
+type AskPassphrase = dyn Fn(&Path) -> Option<SecretString> + Send + Sync;
 
 impl PassphrasePrompt {
     /// A prompt that calls `ask` with the key file's path.
