@@ -164,7 +164,7 @@ check "grant types advertise device_code + token-exchange" \
 check "endpoints" eq "$(j '[.token_endpoint,.device_authorization_endpoint,.introspection_endpoint,.revocation_endpoint,.jwks_uri]|join(" ")')" \
   "$B/token $B/device/auth $B/token/introspection $B/token/revocation $B/jwks"
 check "scopes_supported include resource scopes" eq "$(j '.scopes_supported|join(" ")')" \
-  "openid offline_access profile email storage.read:/ storage.create:/home storage.modify:/home storage.stage:/ api:read api:write other:read"
+  "openid offline_access profile email storage.read:/ storage.create:/home storage.modify:/home storage.stage:/ api:read api:write other:read rucio"
 http "$B/.well-known/oauth-authorization-server"
 check "oauth-authorization-server metadata" eq "$CODE $(j .issuer)" "200 $B"
 http "$B/jwks"
