@@ -33,6 +33,44 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// `sciauth token ...` alone, parsed before [`Cli`]: building the whole command line (every
+/// subcommand's options) costs more than answering a cached token does. The options are the
+/// same definitions ([`ProfileSelection`], [`TokenArgs`]); anything this does not accept
+/// (another subcommand, `--help`, a mistake) is left to [`Cli`], which says it properly.
+#[derive(Debug, Parser)]
+#[command(
+    name = "sciauth",
+    disable_help_flag = true,
+    disable_help_subcommand = true
+)]
+pub(crate) struct TokenCommandLine {
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(flatten)]
+    selection: ProfileSelection,
+
+    #[command(subcommand)]
+    command: TokenOnly,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenOnly {
+    #[command(disable_help_flag = true)]
+    Token(TokenArgs),
+}
+
+impl From<TokenCommandLine> for Cli {
+    fn from(line: TokenCommandLine) -> Self {
+        let TokenOnly::Token(args) = line.command;
+        Cli {
+            verbose: line.verbose,
+            selection: line.selection,
+            command: Command::Token(args),
+        }
+    }
+}
+
 /// Which configuration file and profile a command uses.
 #[derive(Clone, Debug, Args)]
 pub(crate) struct ProfileSelection {
@@ -327,4 +365,55 @@ pub(crate) struct RequestArgs {
     /// Print the response status and headers on stderr.
     #[arg(long, short = 'I')]
     pub(crate) include: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::{Cli, TokenCommandLine};
+
+    /// The quick parse of `sciauth token ...` reads exactly what the whole command line reads,
+    /// and leaves everything else (help, other commands, mistakes) to it.
+    #[test]
+    fn the_token_command_line_reads_what_the_whole_one_reads() {
+        for args in [
+            &["sciauth", "token"][..],
+            &["sciauth", "-v", "token", "--json"],
+            &[
+                "sciauth", "token", "-p", "iam", "--scope", "a b", "--scope", "c",
+            ],
+            &[
+                "sciauth",
+                "--config",
+                "/x.toml",
+                "token",
+                "--audience",
+                "https://a",
+            ],
+            &[
+                "sciauth",
+                "token",
+                "--min-valid",
+                "600",
+                "--write-discovery",
+            ],
+            &["sciauth", "token", "--profile=iam", "-vv"],
+        ] {
+            let whole = Cli::try_parse_from(args).unwrap();
+            let quick: Cli = TokenCommandLine::try_parse_from(args).unwrap().into();
+            assert_eq!(format!("{quick:?}"), format!("{whole:?}"), "{args:?}");
+        }
+        for args in [
+            &["sciauth", "token", "--help"][..],
+            &["sciauth", "token", "-h"],
+            &["sciauth", "--version"],
+            &["sciauth", "help", "token"],
+            &["sciauth", "list"],
+            &["sciauth", "token", "--min-valid", "soon"],
+            &["sciauth"],
+        ] {
+            assert!(TokenCommandLine::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
 }

@@ -22,7 +22,10 @@ use context::Context;
 use failure::CliResult;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = match cli::TokenCommandLine::try_parse() {
+        Ok(token) => token.into(),
+        Err(_) => Cli::parse(),
+    };
     if let Command::Serve = cli.command {
         // A service wants worker threads: its own runtime; and its log format comes from its
         // configuration.
