@@ -4,6 +4,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::diagnosis::{Class, Diagnose, Diagnosis};
+
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -65,6 +67,8 @@ struct Inner {
     message: String,
     path: Option<PathBuf>,
     source: Option<Box<dyn StdError + Send + Sync>>,
+    /// For [`ErrorKind::Renewal`]: the judgement of the source, made by its own crate.
+    renewal: Diagnosis,
 }
 
 impl Error {
@@ -75,6 +79,7 @@ impl Error {
                 message: message.into(),
                 path: None,
                 source: None,
+                renewal: Diagnosis::default(),
             }),
         }
     }
@@ -92,12 +97,17 @@ impl Error {
     /// An [`ErrorKind::Renewal`] error, for credentials implemented outside this crate whose
     /// [`header`](crate::Credential::header) or [`rejected`](crate::Credential::rejected)
     /// failed because a login or refresh failed. `message` says what failed (it must not
-    /// hold a secret); `source` is the cause, which callers can downcast to its own type.
+    /// hold a secret); `source` is the cause, in its own crate's error type, whose
+    /// [`Diagnosis`] this error keeps: [`needs_login`](Self::needs_login) and the other
+    /// predicates of every layer above answer as the cause does.
     pub fn renewal_failed(
         message: impl Into<String>,
-        source: impl StdError + Send + Sync + 'static,
+        source: impl StdError + Diagnose + Send + Sync + 'static,
     ) -> Self {
-        Self::new(ErrorKind::Renewal, message).with_source(source)
+        let renewal = source.diagnosis();
+        let mut error = Self::new(ErrorKind::Renewal, message).with_source(source);
+        error.inner.renewal = renewal;
+        error
     }
 
     /// What kind of failure this is.
@@ -110,6 +120,33 @@ impl Error {
         self.inner.path.as_deref()
     }
 }
+
+impl Diagnose for Error {
+    fn diagnosis(&self) -> Diagnosis {
+        let class = match self.inner.kind {
+            ErrorKind::Renewal => return self.inner.renewal,
+            // The agent is the user's session, not an input: it may come back.
+            ErrorKind::AgentUnavailable | ErrorKind::KeyNotInAgent | ErrorKind::Agent => {
+                Class::Other
+            }
+            ErrorKind::KeyFileNotFound
+            | ErrorKind::KeyFileUnreadable
+            | ErrorKind::PassphraseRequired
+            | ErrorKind::WrongPassphrase
+            | ErrorKind::UnsupportedKeyType
+            | ErrorKind::KeyTooSmall
+            | ErrorKind::MalformedKey
+            | ErrorKind::Signing
+            | ErrorKind::RefusedToSign
+            | ErrorKind::InvalidHeaderValue
+            | ErrorKind::InvalidInput
+            | ErrorKind::MissingInput => Class::BadInput,
+        };
+        Diagnosis::new(class)
+    }
+}
+
+crate::diagnosis_predicates!(Error);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

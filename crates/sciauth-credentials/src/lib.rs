@@ -53,6 +53,7 @@ pub use crate::agent::{AgentKey, KeySelector, SshAgent};
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::create::{CredentialOptions, create_credential, resolve_identity};
 pub use crate::credential::{AuthHeader, Credential, Ready, Renewal};
+pub use crate::diagnosis::{Class, Diagnose, Diagnosis};
 pub use crate::discovery::{
     BearerTokenDiscovery, DiscoveredToken, TokenSource, discover_bearer_token,
     write_bearer_token_file,
@@ -71,6 +72,7 @@ mod agent;
 mod clock;
 mod create;
 mod credential;
+mod diagnosis;
 mod discovery;
 mod error;
 mod fixed;

@@ -340,16 +340,38 @@ fn garbage_is_a_malformed_key_not_a_panic() {
     }
 }
 
+/// A cause from a crate above, judged there.
+#[derive(Debug)]
+struct LoginRefused;
+
+impl std::fmt::Display for LoginRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("login refused")
+    }
+}
+
+impl std::error::Error for LoginRefused {}
+
+impl crate::Diagnose for LoginRefused {
+    fn diagnosis(&self) -> crate::Diagnosis {
+        crate::Diagnosis::new(crate::Class::Refused).with_status(Some(http::StatusCode::FORBIDDEN))
+    }
+}
+
 #[test]
-fn a_renewal_error_keeps_its_cause_for_downcasting() {
-    let cause = std::io::Error::other("login refused");
-    let err = Error::renewal_failed("logging in to the service failed", cause);
+fn a_renewal_error_keeps_its_cause_and_the_causes_judgement() {
+    let err = Error::renewal_failed("logging in to the service failed", LoginRefused);
     assert_eq!(err.kind(), ErrorKind::Renewal);
     assert_eq!(err.to_string(), "logging in to the service failed");
     let source = std::error::Error::source(&err).unwrap();
-    assert_eq!(
-        source.downcast_ref::<std::io::Error>().unwrap().to_string(),
-        "login refused"
+    assert_eq!(source.to_string(), "login refused");
+    assert!(err.is_refused() && !err.needs_login() && !err.is_bad_input());
+    assert_eq!(err.status(), Some(http::StatusCode::FORBIDDEN));
+    // This crate's own failures are judged here: a missing key file is the caller's input.
+    let missing = PrivateKey::from_file("/nonexistent/sciauth-key", None).unwrap_err();
+    assert!(
+        missing.is_bad_input() && missing.status().is_none(),
+        "{missing:?}"
     );
 }
 

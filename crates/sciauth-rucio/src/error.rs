@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use sciauth_credentials::text::printable;
+use sciauth_credentials::{Class, Diagnose, Diagnosis};
 use sciauth_transport::{HeaderMap, Response, StatusCode};
 use serde::Deserialize;
 
@@ -128,6 +129,8 @@ struct Inner {
     status: Option<StatusCode>,
     accounts: Vec<String>,
     source: Option<BoxError>,
+    /// For [`ErrorKind::Transport`]: the transport's judgement of its failure.
+    transport: Option<Diagnosis>,
 }
 
 impl Error {
@@ -151,6 +154,7 @@ impl Error {
                 status,
                 accounts,
                 source,
+                transport: None,
             }),
         }
     }
@@ -213,7 +217,13 @@ impl Error {
         if let Some(ours) = find_in_chain(&error) {
             return ours;
         }
-        Self::new(ErrorKind::Transport, format!("{what} failed: {error}")).with_source(error)
+        let judged = error.diagnosis();
+        let mut ours =
+            Self::new(ErrorKind::Transport, format!("{what} failed: {error}")).with_source(error);
+        if let Some(inner) = Arc::get_mut(&mut ours.inner) {
+            inner.transport = Some(judged);
+        }
+        ours
     }
 
     fn into_inner(self) -> Inner {
@@ -226,6 +236,7 @@ impl Error {
                 status: shared.status,
                 accounts: shared.accounts.clone(),
                 source: None,
+                transport: shared.transport,
             },
         }
     }
@@ -238,11 +249,6 @@ impl Error {
     /// Rucio's exception (class and message), when the server sent one.
     pub fn rucio_exception(&self) -> Option<&RucioException> {
         self.inner.exception.as_ref()
-    }
-
-    /// The HTTP status of the answer that failed, if there was one.
-    pub fn status(&self) -> Option<StatusCode> {
-        self.inner.status
     }
 
     /// For [`ErrorKind::MultipleAccounts`], the accounts the identity may use (in the
@@ -265,6 +271,36 @@ fn find_in_chain(error: &(dyn StdError + 'static)) -> Option<Error> {
     }
     None
 }
+
+impl Diagnose for Error {
+    fn diagnosis(&self) -> Diagnosis {
+        let status = self.inner.status;
+        let class = match self.inner.kind {
+            ErrorKind::LoginRefused => Class::Refused,
+            ErrorKind::Server
+                if status.is_some_and(|s| {
+                    s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN
+                }) =>
+            {
+                Class::Refused
+            }
+            ErrorKind::Config | ErrorKind::MultipleAccounts | ErrorKind::Credential => {
+                Class::BadInput
+            }
+            ErrorKind::Transport => {
+                let transport = self
+                    .inner
+                    .transport
+                    .unwrap_or(Diagnosis::new(Class::Network));
+                return transport.with_status(status.or(transport.status()));
+            }
+            _ => Class::Other,
+        };
+        Diagnosis::new(class).with_status(status)
+    }
+}
+
+sciauth_credentials::diagnosis_predicates!(Error);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -26,6 +26,7 @@ pub(crate) struct FailureBackoff {
 struct LastFailure {
     kind: ErrorKind,
     status: Option<u16>,
+    cause: Option<sciauth_credentials::Diagnosis>,
     endpoint: Option<Url>,
     message: String,
 }
@@ -50,6 +51,7 @@ impl FailureBackoff {
                 wait.as_secs().max(1)
             ),
         );
+        error = error.with_cause_diagnosis(last.cause);
         if let Some(status) = last.status {
             error = error.with_status(status);
         }
@@ -69,7 +71,8 @@ impl FailureBackoff {
         self.retry_at = Instant::now().checked_add(delay);
         self.last = Some(LastFailure {
             kind: error.kind().clone(),
-            status: error.status(),
+            status: error.own_status(),
+            cause: error.cause_diagnosis(),
             endpoint: error.endpoint().cloned(),
             message: error.to_string(),
         });
@@ -96,7 +99,7 @@ mod tests {
         assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         let refused = backoff.check().unwrap_err();
         assert_eq!(refused.kind(), &ErrorKind::HttpStatus);
-        assert_eq!(refused.status(), Some(500));
+        assert_eq!(refused.own_status(), Some(500));
         assert!(refused.is_transient());
         assert!(refused.to_string().contains("HTTP 500"), "{refused}");
         assert!(

@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use sciauth_credentials::text::printable;
+use sciauth_credentials::{Class, Diagnose, Diagnosis};
+use sciauth_transport::StatusCode;
 use url::Url;
 
 use crate::mask::Secrets;
@@ -320,6 +322,9 @@ struct Inner {
     oauth: Option<OAuthError>,
     path: Option<PathBuf>,
     source: Option<Box<dyn StdError + Send + Sync>>,
+    /// The judgement of a sciauth error underneath (the transport's, for
+    /// [`ErrorKind::Transport`]), made by its own crate.
+    cause: Option<Diagnosis>,
 }
 
 impl Error {
@@ -333,6 +338,7 @@ impl Error {
                 oauth: None,
                 path: None,
                 source: None,
+                cause: None,
             }),
         }
     }
@@ -402,6 +408,27 @@ impl Error {
         self
     }
 
+    /// The same error with a cause from sciauth (a transport error, or this crate's own),
+    /// whose judgement [`Diagnose`] passes on for [`ErrorKind::Transport`].
+    pub(crate) fn with_judged_source(
+        mut self,
+        source: impl StdError + Diagnose + Send + Sync + 'static,
+    ) -> Self {
+        self.inner.cause = Some(source.diagnosis());
+        self.with_source(source)
+    }
+
+    /// The judgement of the cause, as [`with_judged_source`](Self::with_judged_source) kept
+    /// it (for an error made again from a remembered one, as the backoff does).
+    pub(crate) fn cause_diagnosis(&self) -> Option<Diagnosis> {
+        self.inner.cause
+    }
+
+    pub(crate) fn with_cause_diagnosis(mut self, cause: Option<Diagnosis>) -> Self {
+        self.inner.cause = cause;
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> &ErrorKind {
         &self.inner.kind
@@ -422,26 +449,14 @@ impl Error {
         self.inner.endpoint.as_ref()
     }
 
-    /// The HTTP status of the failed answer, if there was one.
-    pub fn status(&self) -> Option<u16> {
+    /// The HTTP status of this failed answer (not of a cause), if there was one.
+    pub(crate) fn own_status(&self) -> Option<u16> {
         self.inner.status
     }
 
     /// The file the error is about (a token store's file), if any.
     pub fn path(&self) -> Option<&Path> {
         self.inner.path.as_deref()
-    }
-
-    /// Whether only a new login gets past this error: nothing is stored
-    /// ([`ErrorKind::NoSavedTokens`]), the stored tokens expired for good
-    /// ([`ErrorKind::TokensExpired`]), or they lack the scopes or audience asked for
-    /// ([`ErrorKind::ScopesMismatch`]). fair-research-login groups the same three as
-    /// `LoadError`.
-    pub fn needs_login(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ErrorKind::NoSavedTokens | ErrorKind::TokensExpired | ErrorKind::ScopesMismatch
-        )
     }
 
     /// Whether retrying the same request later may succeed: a transport failure, a 5xx or
@@ -456,6 +471,37 @@ impl Error {
         }
     }
 }
+
+/// [`needs_login`](Error::needs_login) is what fair-research-login calls `LoadError`: nothing
+/// is stored ([`ErrorKind::NoSavedTokens`]), the stored tokens expired for good
+/// ([`ErrorKind::TokensExpired`]), or they lack the scopes or audience asked for
+/// ([`ErrorKind::ScopesMismatch`]). [`is_refused`](Error::is_refused): the provider answered
+/// with an OAuth error or an unexpected status.
+impl Diagnose for Error {
+    fn diagnosis(&self) -> Diagnosis {
+        let status = self.inner.status.and_then(|s| StatusCode::from_u16(s).ok());
+        let class = match &self.inner.kind {
+            ErrorKind::NoSavedTokens | ErrorKind::TokensExpired | ErrorKind::ScopesMismatch => {
+                Class::NeedsLogin
+            }
+            ErrorKind::OAuth(_) | ErrorKind::HttpStatus => Class::Refused,
+            ErrorKind::Transport => {
+                // The transport's own error says whether it was the network; a remembered
+                // failure without it was one.
+                let cause = self.inner.cause.unwrap_or(Diagnosis::new(Class::Network));
+                return cause.with_status(status.or(cause.status()));
+            }
+            ErrorKind::Discovery
+            | ErrorKind::MissingEndpoint
+            | ErrorKind::InvalidInput
+            | ErrorKind::Store(StoreErrorKind::Corrupt) => Class::BadInput,
+            _ => Class::Other,
+        };
+        Diagnosis::new(class).with_status(status)
+    }
+}
+
+sciauth_credentials::diagnosis_predicates!(Error);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

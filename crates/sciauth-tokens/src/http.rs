@@ -29,7 +29,8 @@ pub(crate) fn default_transport() -> Result<Transport> {
         .timeout(DEFAULT_TIMEOUT)
         .build()
         .map_err(|e| {
-            Error::new(ErrorKind::Transport, "cannot build the HTTP transport").with_source(e)
+            Error::new(ErrorKind::Transport, "cannot build the HTTP transport")
+                .with_judged_source(e)
         })
 }
 
@@ -228,7 +229,7 @@ impl Http {
                 format!("the request to {what} {} {why}", shown(url)),
             )
             .with_endpoint(url)
-            .with_source(e)
+            .with_judged_source(e)
         })?;
         let header = |name: &str| {
             response

@@ -389,11 +389,11 @@ async fn discover(http: &Http, issuer: &url::Url) -> Result<ProviderMetadata> {
                     ErrorKind::Transport,
                     format!("cannot reach the provider to discover {issuer}"),
                 )
-                .with_source(e));
+                .with_judged_source(e));
             }
             Err(e)
                 if e.kind() == &ErrorKind::HttpStatus
-                    && e.status().is_some_and(|s| (400..500).contains(&s)) =>
+                    && e.own_status().is_some_and(|s| (400..500).contains(&s)) =>
             {
                 last_error = Some(e);
             }

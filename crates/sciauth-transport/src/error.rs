@@ -7,6 +7,7 @@ use http::{Method, StatusCode};
 use url::Url;
 
 use sciauth_credentials::text::printable;
+use sciauth_credentials::{Class, Diagnose, Diagnosis};
 
 use crate::response::{self, SentSecrets};
 
@@ -37,6 +38,8 @@ struct Inner {
     body: Option<String>,
     server_message: Option<String>,
     source: Option<BoxError>,
+    /// For [`ErrorKind::Credential`]: the credential's own judgement of its failure.
+    credential: Diagnosis,
 }
 
 /// The kinds of [`Error`]. More may be added.
@@ -86,6 +89,7 @@ impl Error {
                 body: None,
                 server_message: None,
                 source: None,
+                credential: Diagnosis::default(),
             }),
         }
     }
@@ -93,6 +97,18 @@ impl Error {
     pub(crate) fn with_source(mut self, source: impl Into<BoxError>) -> Self {
         self.inner.source = Some(source.into());
         self
+    }
+
+    /// An [`ErrorKind::Credential`] error: the credential failed to make or renew its header,
+    /// for the reason its own error gives (a refresh that needs a login, say).
+    pub(crate) fn credential(
+        message: impl Into<String>,
+        cause: sciauth_credentials::Error,
+    ) -> Self {
+        let judged = cause.diagnosis();
+        let mut error = Self::new(ErrorKind::Credential, message).with_source(cause);
+        error.inner.credential = judged;
+        error
     }
 
     /// Names the request that failed, unless a more precise one is already named (for example
@@ -145,11 +161,6 @@ impl Error {
         self.inner.kind
     }
 
-    /// The HTTP status, for [`ErrorKind::Status`].
-    pub fn status(&self) -> Option<StatusCode> {
-        self.inner.status
-    }
-
     /// The URL of the failed request, without query string, fragment and user info.
     pub fn url(&self) -> Option<&Url> {
         self.inner.url.as_ref()
@@ -181,6 +192,45 @@ impl Error {
     pub fn is_status(&self) -> bool {
         self.inner.kind == ErrorKind::Status
     }
+}
+
+impl Diagnose for Error {
+    fn diagnosis(&self) -> Diagnosis {
+        let status = self.inner.status;
+        let class = match self.inner.kind {
+            ErrorKind::Timeout | ErrorKind::Connect | ErrorKind::Tls => Class::Network,
+            ErrorKind::Status
+                if status.is_some_and(|s| {
+                    s == StatusCode::UNAUTHORIZED || s == StatusCode::FORBIDDEN
+                }) =>
+            {
+                Class::Refused
+            }
+            ErrorKind::Credential => {
+                let credential = self.inner.credential;
+                return credential.with_status(credential.status().or(status));
+            }
+            ErrorKind::InvalidPreference | ErrorKind::Builder => Class::BadInput,
+            // A connection reset or closed mid-answer: the network, not the request.
+            ErrorKind::Request if has_io_cause(self) => Class::Network,
+            _ => Class::Other,
+        };
+        Diagnosis::new(class).with_status(status)
+    }
+}
+
+sciauth_credentials::diagnosis_predicates!(Error);
+
+/// Whether an I/O error (a reset, a broken pipe) lies under `error`.
+fn has_io_cause(error: &(dyn StdError + 'static)) -> bool {
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if cause.is::<std::io::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 impl fmt::Display for Error {

@@ -622,14 +622,13 @@ impl Plan {
                     Ok(Renewal::Unchanged) => {}
                     Err(e) => {
                         finish(attempt, Some(status));
-                        return Err(Error::new(
-                            ErrorKind::Credential,
+                        return Err(Error::credential(
                             format!(
                                 "the server rejected the credential (HTTP {status}) and \
                                  renewing it failed: {e}"
                             ),
+                            e,
                         )
-                        .with_source(e)
                         .with_request(&method, &url));
                     }
                 }
@@ -784,13 +783,10 @@ impl Candidates {
 
 /// The credential's header when it is not ready: computed, perhaps signed or fetched.
 async fn fetch_header(credential: &dyn Credential) -> Result<Option<AuthHeader>> {
-    credential.header().await.map_err(|e| {
-        Error::new(
-            ErrorKind::Credential,
-            format!("the credential could not make its header: {e}"),
-        )
-        .with_source(e)
-    })
+    credential
+        .header()
+        .await
+        .map_err(|e| Error::credential(format!("the credential could not make its header: {e}"), e))
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {

@@ -176,6 +176,28 @@ async fn a_refresh_token_the_provider_no_longer_accepts_means_tokens_expired_and
             .to_string()
             .contains(token.refresh_token().unwrap().expose_secret())
     );
+    assert!(error.needs_login() && !error.is_refused(), "{error:?}");
+    assert_eq!(error.status().map(|s| s.as_u16()), Some(400));
+
+    // The same failure under a request that carries the manager as its credential: the
+    // transport's error answers as the token error underneath does, status included.
+    let transport = crate::transport().with_credential(manager.credential(request.clone()));
+    let through = transport
+        .get(&format!(
+            "{}/.well-known/openid-configuration",
+            idp.issuer()
+        ))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(through.needs_login(), "{through:?}");
+    assert!(!through.is_network() && !through.is_refused() && !through.is_bad_input());
+    assert_eq!(
+        through.status().map(|s| s.as_u16()),
+        Some(400),
+        "{through:?}"
+    );
+
     // Nothing is dropped: the grant stays until a login replaces it or a logout ends it.
     let stored = manager.stored(&request).await.unwrap().unwrap();
     assert_eq!(
