@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use sciauth::tokens::service::DelegatedToken;
+use sciauth::service::DelegatedToken;
 use sciauth::tokens::{AudienceParameter, CallbackMode, ClientAuth, Issuer, OAuthClient, Token};
 use sciauth::transport::Transport;
 use serde_json::{Value, json};

@@ -3,8 +3,10 @@
 
 use std::fmt;
 
-use sciauth::credentials::text::printable;
 use std::process::ExitCode;
+
+use sciauth::credentials::text::printable;
+use sciauth::credentials::{Class, Diagnose, Diagnosis};
 
 /// Exit codes; documented in `sciauth --help` and the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,58 +68,24 @@ impl fmt::Debug for Failure {
     }
 }
 
-impl From<sciauth::credentials::Error> for Failure {
-    fn from(e: sciauth::credentials::Error) -> Self {
-        use sciauth::credentials::ErrorKind as K;
-        let exit = match e.kind() {
-            K::AgentUnavailable | K::KeyNotInAgent | K::Agent => Exit::Failure,
-            _ => Exit::BadConfig,
-        };
-        Failure::new(exit, e.to_string())
-    }
-}
-
-/// The exit code for a transport failure.
-fn transport_exit(e: &sciauth::transport::Error) -> Exit {
-    use sciauth::transport::ErrorKind as K;
-    match e.kind() {
-        K::Timeout | K::Connect | K::Tls => Exit::Network,
-        K::Status if matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) => Exit::Refused,
-        K::Credential => {
-            // A token manager's or Rucio session's failure lies underneath.
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                if let Some(tokens) = cause.downcast_ref::<sciauth::tokens::Error>() {
-                    return tokens_exit(tokens);
-                }
-                if let Some(rucio) = cause.downcast_ref::<sciauth::rucio::Error>() {
-                    return rucio_exit(rucio);
-                }
-                source = cause.source();
-            }
-            Exit::LoginRequired
-        }
-        K::InvalidPreference | K::Builder => Exit::BadConfig,
-        // A connection reset or closed mid-answer: the network, not the request.
-        K::Request if has_io_cause(e) => Exit::Network,
+/// The exit code of a failure, from what the error answers through its whole chain of
+/// causes: a login needed (a refresh inside a request's credential included), a refusal, the
+/// network, the caller's input.
+fn exit_for(diagnosis: Diagnosis) -> Exit {
+    match diagnosis.class() {
+        Class::NeedsLogin => Exit::LoginRequired,
+        Class::Refused => Exit::Refused,
+        Class::Network => Exit::Network,
+        Class::BadInput => Exit::BadConfig,
         _ => Exit::Failure,
     }
 }
 
-/// Whether an I/O error (a reset, a broken pipe) lies under `e`.
-fn has_io_cause(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = e.source();
-    while let Some(cause) = source {
-        if cause.is::<std::io::Error>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
-fn with_hint(exit: Exit, message: String) -> Failure {
-    let failure = Failure::new(exit, message);
+/// The failure for any sciauth error: its message, its exit code, and the hint that goes with
+/// the code.
+fn failure_of(error: &(impl Diagnose + fmt::Display)) -> Failure {
+    let exit = exit_for(error.diagnosis());
+    let failure = Failure::new(exit, error.to_string());
     match exit {
         Exit::Network => failure.hint("check the URL, the network, and the CA certificates"),
         Exit::Refused => {
@@ -128,87 +96,27 @@ fn with_hint(exit: Exit, message: String) -> Failure {
     }
 }
 
-impl From<sciauth::transport::Error> for Failure {
-    fn from(e: sciauth::transport::Error) -> Self {
-        with_hint(transport_exit(&e), e.to_string())
-    }
-}
-
-impl From<sciauth::Error> for Failure {
-    fn from(e: sciauth::Error) -> Self {
-        if let Some(tokens) = e.tokens_error() {
-            return with_hint(tokens_exit(tokens), e.to_string());
-        }
-        if let Some(service) = e.service_error() {
-            let exit = if service.needs_login() {
-                Exit::LoginRequired
-            } else if matches!(service.status(), 401 | 403) {
-                Exit::Refused
-            } else {
-                Exit::Failure
-            };
-            return with_hint(exit, e.to_string());
-        }
-        if let Some(rucio) = e.rucio_error() {
-            return with_hint(rucio_exit(rucio), e.to_string());
-        }
-        let exit = match (e.transport_error(), e.kind()) {
-            (Some(transport), _) => transport_exit(transport),
-            (None, sciauth::ErrorKind::AuthenticationFailed) => Exit::Refused,
-            (None, sciauth::ErrorKind::Credentials) => Exit::BadConfig,
-            (None, _) => Exit::Failure,
-        };
-        with_hint(exit, e.to_string())
-    }
-}
-
-/// The exit code for a failure to get or keep an OAuth token.
-fn tokens_exit(e: &sciauth::tokens::Error) -> Exit {
-    use sciauth::tokens::ErrorKind as K;
-    if e.needs_login() {
-        return Exit::LoginRequired;
-    }
-    match e.kind() {
-        K::OAuth(_) | K::HttpStatus => Exit::Refused,
-        K::Transport => {
-            // The transport's own error says whether it was the network.
-            let mut source = std::error::Error::source(e);
-            while let Some(cause) = source {
-                if let Some(transport) = cause.downcast_ref::<sciauth::transport::Error>() {
-                    return transport_exit(transport);
-                }
-                source = cause.source();
+macro_rules! from_sciauth_errors {
+    ($($ty:path),*) => {$(
+        impl From<$ty> for Failure {
+            fn from(e: $ty) -> Self {
+                failure_of(&e)
             }
-            Exit::Network
         }
-        K::Discovery | K::MissingEndpoint | K::InvalidInput => Exit::BadConfig,
-        K::Store(sciauth::tokens::StoreErrorKind::Corrupt) => Exit::BadConfig,
-        _ => Exit::Failure,
-    }
+    )*};
 }
 
-/// The exit code for a Rucio failure.
-fn rucio_exit(e: &sciauth::rucio::Error) -> Exit {
-    use sciauth::rucio::ErrorKind as K;
-    match e.kind() {
-        K::LoginRefused => Exit::Refused,
-        K::Server if matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) => Exit::Refused,
-        K::Config | K::MultipleAccounts | K::Credential => Exit::BadConfig,
-        K::Transport => Exit::Network,
-        _ => Exit::Failure,
-    }
-}
-
-impl From<sciauth::tokens::Error> for Failure {
-    fn from(e: sciauth::tokens::Error) -> Self {
-        with_hint(tokens_exit(&e), e.to_string())
-    }
-}
+from_sciauth_errors!(
+    sciauth::Error,
+    sciauth::credentials::Error,
+    sciauth::transport::Error,
+    sciauth::tokens::Error,
+    sciauth::service::Error
+);
 
 impl From<sciauth::rucio::Error> for Failure {
     fn from(e: sciauth::rucio::Error) -> Self {
-        let exit = rucio_exit(&e);
-        let failure = with_hint(exit, e.to_string());
+        let failure = failure_of(&e);
         match e.kind() {
             sciauth::rucio::ErrorKind::MultipleAccounts => failure.hint(format!(
                 "this identity has several Rucio accounts ({}); set account in the profile",

@@ -81,6 +81,7 @@ mod fixed;
 pub mod fuzzing;
 mod jwt;
 mod key;
+pub mod secret_serde;
 pub mod text;
 pub mod time;
 

@@ -17,10 +17,10 @@ use axum::routing::get;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::Criterion;
-use sciauth::TokenServiceClient;
-use sciauth::credentials::BearerToken;
-use sciauth::tokens::service::GetTokenRequest;
+use sciauth_credentials::BearerToken;
 use sciauth_server::{Config, Server};
+use sciauth_service_api::GetTokenRequest;
+use sciauth_service_api::TokenServiceClient;
 use sciauth_tokens::{MemoryStore, StoredGrant, TokenStore};
 use serde_json::json;
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sciauth::credentials::text::{line_column, serde_message};
+use sciauth_credentials::text::{line_column, serde_message};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -802,7 +802,7 @@ fn timeout(key: &str, seconds: Option<f64>, default: Duration) -> Result<Duratio
         return Ok(default);
     };
     (seconds <= MAX_TIMEOUT.as_secs_f64())
-        .then(|| sciauth::credentials::time::seconds_f64(seconds, MAX_TIMEOUT))
+        .then(|| sciauth_credentials::time::seconds_f64(seconds, MAX_TIMEOUT))
         .flatten()
         .filter(|timeout| !timeout.is_zero())
         .ok_or_else(|| {

@@ -12,7 +12,7 @@
 
 use std::fmt::Write as _;
 
-use sciauth::credentials::text::is_printable;
+use sciauth_credentials::text::is_printable;
 
 /// One attribute of an RDN: its short name (`CN`, `O`, `DC`, `Email`, or a dotted OID) and
 /// its value.

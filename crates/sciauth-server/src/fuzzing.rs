@@ -4,11 +4,11 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sciauth_tokens::sciauth_credentials::{Clock, ManualClock};
-use sciauth_tokens::sciauth_transport::Transport;
-use sciauth_tokens::service::{
+use sciauth_service_api::{
     DeleteTokenRequest, GetTokenRequest, UpdateTokenRequest, UserIdRequest, UsersRequest,
 };
+use sciauth_tokens::sciauth_credentials::{Clock, ManualClock};
+use sciauth_tokens::sciauth_transport::Transport;
 use sciauth_tokens::url::Url;
 use sciauth_tokens::{DEFAULT_MIN_VALID, Issuer, OAuthClient, ProviderMetadata};
 use serde::de::DeserializeOwned;

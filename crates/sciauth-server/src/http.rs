@@ -13,7 +13,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use sciauth_tokens::service::GROUP_HEADER;
+use sciauth_service_api::{ErrorCode, GROUP_HEADER};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -208,8 +208,7 @@ async fn prepare<Req: DeserializeOwned>(
     .await
     .map_err(|_| {
         ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             format!(
                 "the request body did not arrive within {} s",
                 body_timeout.as_secs_f64()
@@ -436,8 +435,7 @@ async fn not_found(request: Request) -> Response {
 
 async fn method_not_allowed(request: Request) -> Response {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!(
             "{} does not answer {}; methods are called with POST",
             request.uri().path(),
@@ -450,15 +448,15 @@ async fn method_not_allowed(request: Request) -> Response {
 /// Reading a body under a size limit.
 mod limited {
     use axum::body::Body;
-    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::http::{HeaderMap, header};
     use bytes::Bytes;
+    use sciauth_service_api::ErrorCode;
 
     use crate::api::ApiError;
 
     fn too_large(limit: usize) -> ApiError {
         ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes"),
         )
     }
@@ -532,7 +530,7 @@ mod tests {
 
     #[test]
     fn json_errors_say_where_without_quoting_values() {
-        use sciauth_tokens::service::{GetTokenRequest, UpdateTokenRequest};
+        use sciauth_service_api::{GetTokenRequest, UpdateTokenRequest};
         let e = parse_json::<GetTokenRequest>(br#"{"username": 5}"#).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(e.message.contains("username"), "{}", e.message);

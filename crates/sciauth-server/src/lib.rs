@@ -3,7 +3,7 @@
 //! API; several replicas share one PostgreSQL database.
 //!
 //! This crate sits above the facade `sciauth` and below the CLI, whose `sciauth serve
-//! --config FILE` runs it. Clients talk to it with `sciauth::TokenServiceClient`; the
+//! --config FILE` runs it. Clients talk to it with `sciauth_service_api::TokenServiceClient`; the
 //! request and answer types live in `sciauth_tokens::service`.
 //!
 //! | DIRAC method | route | who may |

@@ -236,7 +236,7 @@ fn backend(error: tokio_postgres::Error) -> TokensError {
 }
 
 fn unix(time: SystemTime) -> i64 {
-    let seconds = sciauth_tokens::service::unix(time);
+    let seconds = sciauth_credentials::time::unix_seconds(time);
     i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 

@@ -536,7 +536,7 @@ enum Phase {
 /// `timeout` from now; `None` if that is beyond what an `Instant` holds (then there is no
 /// deadline to wait for; the configuration allows no timeout near that).
 fn from_now(timeout: Duration) -> Option<Instant> {
-    sciauth::credentials::time::instant_later(std::time::Instant::now(), timeout)
+    sciauth_credentials::time::instant_later(std::time::Instant::now(), timeout)
         .map(Instant::from_std)
 }
 

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sciauth_tokens::sciauth_transport::Transport;
-use sciauth_tokens::service::{
+use sciauth_credentials::time::unix_seconds as unix;
+use sciauth_service_api::{
     AccessTokenSummary, DelegatedToken, DeleteTokenRequest, DeleteTokenResponse, GetTokenRequest,
     Ping, ServiceToken, StoredTokenInfo, UpdateTokenRequest, UserIdRequest, UsersRequest, WhoAmI,
-    unix,
 };
+use sciauth_tokens::sciauth_transport::Transport;
 use sciauth_tokens::{
     ClientAuth, ClientConfig, DEFAULT_MIN_VALID, Issuer, OAuthClient, StoredGrant, TokenManager,
     TokenRequest, TokenStore,

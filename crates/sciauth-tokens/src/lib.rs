@@ -26,6 +26,7 @@
 //! | log in, out, list | [`TokenManager::login`], [`TokenManager::logout`], [`TokenManager::list`]; DIRAC-style [`TokenManager::update`], [`TokenManager::delete`] |
 //! | a transport's credential | [`TokenManager::credential`] (a [`TokenCredential`]) |
 //! | answer from the store without discovery or TLS | [`ClientConfig::lazy`]: the client is built when a grant first needs it |
+//! | log in once, keep tokens, hand out valid ones (fair-research-login) | [`NativeClient`] over a [`TokenManager`] |
 //!
 //! Every grant returns a [`Token`]: access token, refresh token, ID token, absolute expiry,
 //! granted scopes, audience, issuer and client, in a versioned JSON shape a store can keep.
@@ -88,6 +89,7 @@ pub use crate::manager::{
     TokenCredential, TokenManager, TokenManagerBuilder, TokenRequest,
 };
 pub use crate::metadata::ProviderMetadata;
+pub use crate::native::{Authorizer, LoginOptions, NativeClient, NativeClientBuilder};
 pub use crate::pkce::PkceVerifier;
 pub use crate::store::file::FileStore;
 pub use crate::store::memory::MemoryStore;
@@ -127,8 +129,8 @@ mod loopback;
 mod manager;
 mod mask;
 mod metadata;
+pub mod native;
 mod pkce;
-pub mod service;
 mod sleep;
 mod store;
 mod token;

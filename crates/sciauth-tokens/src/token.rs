@@ -421,18 +421,18 @@ struct TokenRepr {
     issuer: String,
     client_id: String,
     token_type: String,
-    #[serde(with = "secret_serde")]
+    #[serde(with = "sciauth_credentials::secret_serde")]
     access_token: SecretString,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "optional_secret_serde"
+        with = "sciauth_credentials::secret_serde::optional"
     )]
     refresh_token: Option<SecretString>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "optional_secret_serde"
+        with = "sciauth_credentials::secret_serde::optional"
     )]
     id_token: Option<SecretString>,
     issued_at: u64,
@@ -496,40 +496,5 @@ impl TryFrom<TokenRepr> for Token {
             issued_token_type: repr.issued_token_type,
             extra: repr.extra,
         }))
-    }
-}
-
-/// Writes a secret in clear, on purpose: only for the storage format above.
-pub(crate) mod secret_serde {
-    use secrecy::{ExposeSecret, SecretString};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(secret.expose_secret())
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
-        String::deserialize(d).map(SecretString::from)
-    }
-}
-
-pub(crate) mod optional_secret_serde {
-    use secrecy::{ExposeSecret, SecretString};
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(
-        secret: &Option<SecretString>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match secret {
-            Some(secret) => s.serialize_some(secret.expose_secret()),
-            None => s.serialize_none(),
-        }
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Option<SecretString>, D::Error> {
-        Ok(Option::<String>::deserialize(d)?.map(SecretString::from))
     }
 }

@@ -1,157 +1,129 @@
-//! The facade's one error type: the lower crates' errors, plus what only the facade knows.
+//! The facade's one error type: any layer's error, for programs that call several layers and
+//! want one `?`.
 
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::credentials::{Diagnose, Diagnosis};
+
 /// A `Result` whose error is the facade's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What kind of failure an [`Error`] is.
+/// Which layer an [`Error`] came from. More may be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// Building or using a credential failed (a key, a passphrase, an agent); see the source,
-    /// a `sciauth_credentials::Error`.
+    /// Building or using a credential failed: [`Error::credentials_error`].
     Credentials,
-    /// An HTTP request failed (connect, TLS, timeout, an error status); see the source, a
-    /// `sciauth_transport::Error`.
+    /// An HTTP request failed: [`Error::transport_error`].
     Transport,
-    /// Getting or keeping an OAuth token failed; see the source, a `sciauth_tokens::Error`.
+    /// Getting or keeping an OAuth token failed: [`Error::tokens_error`].
     Tokens,
-    /// A Rucio login or request failed; see [`Error::rucio_error`] for Rucio's own
-    /// exception.
+    /// A Rucio login or request failed: [`Error::rucio_error`].
     Rucio,
-    /// The server did not accept the credential.
-    AuthenticationFailed,
-    /// The server answered something this client cannot use.
-    InvalidResponse,
-    /// The token service (`sciauth serve`) refused; see [`Error::service_error`] for its
-    /// status and error code.
+    /// A UNICORE call failed: [`Error::unicore_error`].
+    Unicore,
+    /// A call to the token service failed: [`Error::service_error`].
     Service,
 }
 
-/// An error from the facade. `Display` says what failed and, where it can, what to do;
-/// no secret ever appears in it.
+/// An error from any layer of sciauth. `Display` is the layer's own message (what failed,
+/// what to do; never a secret), and the questions a caller decides on are answered through
+/// the whole chain of causes: [`needs_login`](Self::needs_login),
+/// [`is_refused`](Self::is_refused), [`is_network`](Self::is_network),
+/// [`is_bad_input`](Self::is_bad_input), [`status`](Self::status).
 pub struct Error {
     kind: ErrorKind,
-    message: Option<String>,
-    source: Option<Box<dyn StdError + Send + Sync>>,
+    diagnosis: Diagnosis,
+    source: Box<dyn StdError + Send + Sync>,
 }
 
 impl Error {
-    pub(crate) fn authentication_failed(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::AuthenticationFailed,
-            message: Some(message.into()),
-            source: None,
-        }
-    }
-
-    pub(crate) fn service(error: crate::token_service::ServiceError) -> Self {
-        let kind = if matches!(error.status(), 401 | 403) {
-            ErrorKind::AuthenticationFailed
-        } else {
-            ErrorKind::Service
-        };
-        Self {
-            kind,
-            message: Some(error.to_string()),
-            source: Some(Box::new(error)),
-        }
-    }
-
-    /// The token service's refusal, if the failure was one.
-    pub fn service_error(&self) -> Option<&crate::token_service::ServiceError> {
-        self.source.as_deref()?.downcast_ref()
-    }
-
-    pub(crate) fn invalid_response(message: impl Into<String>) -> Self {
-        Self {
-            kind: ErrorKind::InvalidResponse,
-            message: Some(message.into()),
-            source: None,
-        }
-    }
-
-    /// What kind of failure this is.
+    /// Which layer the error came from.
     pub fn kind(&self) -> ErrorKind {
         self.kind
     }
 
-    /// The transport error underneath, if the failure was an HTTP one (to read its status).
+    fn layer<E: StdError + 'static>(&self) -> Option<&E> {
+        self.source.downcast_ref()
+    }
+
+    /// The credentials error, if a credential failed.
+    pub fn credentials_error(&self) -> Option<&crate::credentials::Error> {
+        self.layer()
+    }
+
+    /// The transport error, if an HTTP request failed.
     pub fn transport_error(&self) -> Option<&crate::transport::Error> {
-        self.source.as_deref()?.downcast_ref()
+        self.layer()
     }
 
-    /// The token error underneath, if getting a token failed (to read its OAuth error code).
+    /// The token error, if getting a token failed (to read its OAuth error code).
     pub fn tokens_error(&self) -> Option<&crate::tokens::Error> {
-        self.source.as_deref()?.downcast_ref()
+        self.layer()
     }
 
-    /// The Rucio error underneath, if a Rucio login or request failed (to read its kind,
-    /// Rucio's exception, or the accounts of a 206).
+    /// The Rucio error, if a Rucio login or request failed (to read Rucio's exception, or the
+    /// accounts of a 206).
     pub fn rucio_error(&self) -> Option<&crate::rucio::Error> {
-        self.source.as_deref()?.downcast_ref()
+        self.layer()
     }
 
-    /// Whether only a new login gets past this error: no tokens are stored, they expired for
-    /// good, or they lack the scopes asked for (the token errors `NoSavedTokens`,
-    /// `TokensExpired`, `ScopesMismatch`; fair-research-login's `LoadError`).
-    pub fn needs_login(&self) -> bool {
-        self.tokens_error()
-            .is_some_and(crate::tokens::Error::needs_login)
+    /// The UNICORE error, if a UNICORE call failed.
+    pub fn unicore_error(&self) -> Option<&crate::unicore::Error> {
+        self.layer()
     }
 
-    /// The HTTP status, if the server answered with an error status.
-    pub fn status(&self) -> Option<crate::transport::StatusCode> {
-        self.transport_error().and_then(|e| e.status())
+    /// The token service's error, if a call to it failed (to read its error code).
+    pub fn service_error(&self) -> Option<&crate::service::Error> {
+        self.layer()
     }
 }
 
-macro_rules! from_lower {
+impl Diagnose for Error {
+    fn diagnosis(&self) -> Diagnosis {
+        self.diagnosis
+    }
+}
+
+crate::credentials::diagnosis_predicates!(Error);
+
+macro_rules! from_layer {
     ($($ty:path => $kind:ident),*) => {$(
         impl From<$ty> for Error {
             fn from(e: $ty) -> Self {
-                Self { kind: ErrorKind::$kind, message: None, source: Some(Box::new(e)) }
+                Self { kind: ErrorKind::$kind, diagnosis: e.diagnosis(), source: Box::new(e) }
             }
         }
     )*};
 }
 
-from_lower!(
+from_layer!(
     crate::credentials::Error => Credentials,
     crate::transport::Error => Transport,
     crate::tokens::Error => Tokens,
-    crate::rucio::Error => Rucio
+    crate::rucio::Error => Rucio,
+    crate::unicore::Error => Unicore,
+    crate::service::Error => Service
 );
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.message, &self.source) {
-            (Some(message), _) => f.write_str(message),
-            (None, Some(source)) => fmt::Display::fmt(source, f),
-            (None, None) => write!(f, "{:?}", self.kind),
-        }
+        fmt::Display::fmt(&self.source, f)
     }
 }
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Error")
-            .field("kind", &self.kind)
-            .field("message", &self.to_string())
-            .finish()
+        fmt::Debug::fmt(&self.source, f)
     }
 }
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        // A wrapped lower error is shown as this error's message, so it is not repeated as a
-        // source; its own source (the cause) is.
-        match (&self.message, &self.source) {
-            (None, Some(source)) => source.source(),
-            (_, source) => source.as_deref().map(|s| s as &(dyn StdError + 'static)),
-        }
+        // The layer's error is this error's message, so it is not repeated as a source; its
+        // own cause is.
+        self.source.source()
     }
 }
 
@@ -161,7 +133,7 @@ mod tests {
     use crate::rucio::{Environment, RucioClient};
 
     #[test]
-    fn rucio_errors_keep_their_kind_and_message() {
+    fn a_layers_error_keeps_its_message_its_kind_and_its_answers() {
         let rucio = RucioClient::builder()
             .environment(Environment::empty())
             .build()
@@ -173,5 +145,6 @@ mod tests {
             crate::rucio::ErrorKind::Config
         );
         assert!(error.to_string().contains("no Rucio host"), "{error}");
+        assert!(error.is_bad_input() && !error.needs_login() && !error.is_network());
     }
 }

@@ -3,10 +3,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use sciauth::TokenServiceClient;
 use sciauth::credentials::BearerToken;
 use sciauth::credentials::time::later;
-use sciauth::tokens::service::GetTokenRequest;
+use sciauth::service::GetTokenRequest;
+use sciauth::service::TokenServiceClient;
 
 use crate::cli::TokenArgs;
 use crate::context::{Context, Target, split_scopes, token_request};

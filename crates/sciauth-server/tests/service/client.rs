@@ -1,9 +1,9 @@
-//! The facade's `TokenServiceClient` against the service: its cache honours
+//! `sciauth_service_api::TokenServiceClient` against the service: its cache honours
 //! requiredTimeLeft, and the service's refusals arrive with their message.
 
-use sciauth::TokenServiceClient;
-use sciauth::credentials::BearerToken;
-use sciauth::tokens::service::GetTokenRequest;
+use sciauth_credentials::BearerToken;
+use sciauth_service_api::GetTokenRequest;
+use sciauth_service_api::{ErrorCode, TokenServiceClient};
 use secrecy::ExposeSecret as _;
 
 use crate::{API, Fixture, http, update};
@@ -45,7 +45,9 @@ async fn the_client_cache_answers_while_the_token_has_time_left() {
         })
         .await
         .unwrap_err();
-    assert_eq!(refused.kind(), sciauth::ErrorKind::AuthenticationFailed);
+    assert!(refused.is_refused(), "{refused:?}");
+    assert_eq!(refused.code(), Some(&ErrorCode::Forbidden));
+    assert_eq!(refused.status().map(|s| s.as_u16()), Some(403));
     assert!(
         refused.to_string().contains("only your own tokens"),
         "{refused}"

@@ -65,7 +65,7 @@ async fn metrics_change_as_requests_flow() {
     // Alice's kept token: its access token already expired, its refresh token good.
     let token = fixture.user_token("alice").await;
     let mut delegated =
-        sciauth_tokens::service::DelegatedToken::from_token(&token, std::time::SystemTime::now());
+        sciauth_service_api::DelegatedToken::from_token(&token, std::time::SystemTime::now());
     delegated.0.insert("expires_in".into(), json!(0));
     let kept = call(
         &http,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use sciauth_tokens::service::DelegatedToken;
+use sciauth_service_api::DelegatedToken;
 use serde_json::json;
 
 use crate::{Fixture, call, http};

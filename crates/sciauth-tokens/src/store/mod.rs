@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::token::{Scopes, Token, TokenParts, optional_secret_serde, secret_serde};
+use crate::token::{Scopes, Token, TokenParts};
 
 pub(crate) mod file;
 pub(crate) mod memory;
@@ -107,7 +107,7 @@ impl fmt::Debug for GrantKey {
 /// One access token of a grant, for one audience and set of scopes.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct AccessTokenEntry {
-    #[serde(with = "secret_serde")]
+    #[serde(with = "sciauth_credentials::secret_serde")]
     access_token: SecretString,
     token_type: String,
     #[serde(with = "unix_seconds")]
@@ -597,7 +597,7 @@ struct GrantRepr {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "optional_secret_serde"
+        with = "sciauth_credentials::secret_serde::optional"
     )]
     refresh_token: Option<SecretString>,
     #[serde(
@@ -609,7 +609,7 @@ struct GrantRepr {
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        with = "optional_secret_serde"
+        with = "sciauth_credentials::secret_serde::optional"
     )]
     id_token: Option<SecretString>,
     #[serde(default)]

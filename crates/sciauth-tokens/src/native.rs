@@ -1,5 +1,6 @@
 //! [`NativeClient`]: fair-research-login's `NativeClient` for any OAuth 2.0 / OIDC provider:
-//! log a person in once, keep the tokens, hand out valid ones.
+//! log a person in once, keep the tokens, hand out valid ones. A thin layer over the
+//! [`TokenManager`], so it lives beside it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,15 +11,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use secrecy::ExposeSecret as _;
 
-use crate::credentials::{AuthHeader, BearerToken, Credential, Ready, Renewal};
-use crate::error::Result;
-use crate::tokens::url::Url;
-use crate::tokens::{
+use sciauth_credentials::{AuthHeader, BearerToken, Credential, Ready, Renewal};
+use sciauth_transport::Transport;
+use url::Url;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::{
     AudienceParameter, CallbackMode, ClientAuth, ClientConfig, DeviceAuthorization, DeviceProgress,
     FileStore, Issuer, Logout, OAuthClient, Token, TokenCredential, TokenManager, TokenRequest,
     TokenStore,
 };
-use crate::transport::Transport;
 
 /// The scopes [`NativeClient::login`] asks for when neither the options nor the builder
 /// name any, as in fair-research-login.
@@ -36,7 +38,7 @@ pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email"];
 /// | `load_tokens_by_scope(requested_scopes)` | [`load_tokens_by_scope`](Self::load_tokens_by_scope) |
 /// | `get_authorizers(requested_scopes)` | [`get_authorizers`](Self::get_authorizers) |
 /// | `logout()` | [`logout`](Self::logout) |
-/// | `NoSavedTokens`, `TokensExpired`, `ScopesMismatch` (`LoadError`) | the same [`tokens::ErrorKind`](crate::tokens::ErrorKind)s; [`Error::needs_login`](crate::Error::needs_login) groups them |
+/// | `NoSavedTokens`, `TokensExpired`, `ScopesMismatch` (`LoadError`) | the same [`ErrorKind`]s; [`Error::needs_login`] groups them |
 ///
 /// Beyond it: any OIDC provider (not only Globus), the device flow, `state`/PKCE/`nonce`
 /// checks, a loopback server on 127.0.0.1 only (on a registered redirect URI or port where
@@ -51,9 +53,9 @@ pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email"];
 /// without network (see [`ClientConfig::lazy`]).
 ///
 /// ```no_run
-/// use sciauth::native::{LoginOptions, NativeClient};
+/// use sciauth_tokens::{LoginOptions, NativeClient};
 ///
-/// # async fn run() -> sciauth::Result<()> {
+/// # async fn run() -> sciauth_tokens::Result<()> {
 /// let client = NativeClient::builder("https://iam.example.org/", "my-cli")
 ///     .app_name("My Cool App")
 ///     .build()?;
@@ -90,7 +92,7 @@ pub struct NativeClientBuilder {
     client_credentials: bool,
 }
 
-type MakeAuth = dyn Fn() -> crate::tokens::Result<ClientAuth> + Send + Sync;
+type MakeAuth = dyn Fn() -> crate::Result<ClientAuth> + Send + Sync;
 
 /// Where the client authentication comes from: given, or made when the first grant runs.
 #[derive(Clone)]
@@ -142,7 +144,7 @@ impl NativeClient {
     /// The OAuth client, discovering the provider now if no grant has run yet (for grants
     /// the manager does not run, such as a token exchange).
     pub async fn oauth_client(&self) -> Result<OAuthClient> {
-        Ok(self.config.client().await?)
+        self.config.client().await
     }
 
     /// Logs the user in and stores the tokens, unless stored tokens already cover the
@@ -169,7 +171,7 @@ impl NativeClient {
             match self.manager.get(&request).await {
                 Ok(token) => return Ok(token),
                 Err(error) if error.needs_login() => {}
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         }
         let token = self
@@ -232,17 +234,17 @@ impl NativeClient {
     /// A valid token that has every scope in `requested_scopes` (any stored token of the
     /// grant when there are none), refreshed if needed.
     ///
-    /// Fails with [`NoSavedTokens`](crate::tokens::ErrorKind::NoSavedTokens) when nothing is
-    /// stored, [`TokensExpired`](crate::tokens::ErrorKind::TokensExpired) when the tokens
+    /// Fails with [`NoSavedTokens`](crate::ErrorKind::NoSavedTokens) when nothing is
+    /// stored, [`TokensExpired`](crate::ErrorKind::TokensExpired) when the tokens
     /// expired and cannot be refreshed, and
-    /// [`ScopesMismatch`](crate::tokens::ErrorKind::ScopesMismatch) when the login did not
+    /// [`ScopesMismatch`](crate::ErrorKind::ScopesMismatch) when the login did not
     /// ask for a requested scope.
     pub async fn load_tokens<S: Into<String>>(
         &self,
         requested_scopes: impl IntoIterator<Item = S>,
     ) -> Result<Token> {
         let request = self.request().scopes(requested_scopes);
-        Ok(self.manager.get(&request).await?)
+        self.manager.get(&request).await
     }
 
     /// Like [`load_tokens`](Self::load_tokens), keyed by each requested scope (each key has
@@ -277,16 +279,20 @@ impl NativeClient {
         if token.refresh_token().is_some() {
             return Ok(Authorizer::Refreshing(self.manager.credential(request)));
         }
-        Ok(Authorizer::AccessToken(BearerToken::new(
-            token.access_token().expose_secret(),
-        )?))
+        let credential = BearerToken::new(token.access_token().expose_secret()).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidResponse,
+                "the stored access token holds characters HTTP headers cannot carry; log in again",
+            )
+        })?;
+        Ok(Authorizer::AccessToken(credential))
     }
 
     /// Revokes the stored tokens at the provider and deletes them; [`Logout`] says whether
     /// there were any and whether the provider confirmed. They are deleted even when
     /// revocation fails.
     pub async fn logout(&self) -> Result<Logout> {
-        Ok(self.manager.logout(&self.request()).await?)
+        self.manager.logout(&self.request()).await
     }
 }
 
@@ -347,11 +353,11 @@ impl NativeClientBuilder {
     /// runs (and again after it failed), not when the client is built: a client secret or
     /// private key file is then read only when a grant needs it, never by a run that
     /// answers from the store. `make` reports what is wrong with
-    /// [`Error::invalid_input`](crate::tokens::Error::invalid_input). By default the
+    /// [`Error::invalid_input`](crate::Error::invalid_input). By default the
     /// authentication is given (none).
     pub fn client_auth_with(
         mut self,
-        make: impl Fn() -> crate::tokens::Result<ClientAuth> + Send + Sync + 'static,
+        make: impl Fn() -> crate::Result<ClientAuth> + Send + Sync + 'static,
     ) -> Self {
         self.auth = AuthSource::Lazy(Arc::new(make));
         self
@@ -374,7 +380,7 @@ impl NativeClientBuilder {
 
     /// The transport to the provider (a proxy, CA certificates, timeouts). Whatever it is set
     /// to, requests to the provider never follow a redirect and read at most 1 MiB (see
-    /// [`IssuerBuilder::transport`](crate::tokens::IssuerBuilder::transport)). By default the
+    /// [`IssuerBuilder::transport`](crate::IssuerBuilder::transport)). By default the
     /// one [`Issuer`] builds.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = Some(transport);
@@ -519,7 +525,7 @@ impl LoginOptions {
 
     /// The redirect URI registered with the provider, for a provider that accepts no
     /// other (`http://127.0.0.1:8765/callback`): the browser flow listens on its port and
-    /// sends it exactly; see [`CodeLogin::redirect_uri`](crate::tokens::CodeLogin::redirect_uri).
+    /// sends it exactly; see [`CodeLogin::redirect_uri`](crate::CodeLogin::redirect_uri).
     /// By default none: any free loopback port.
     pub fn redirect_uri(mut self, uri: impl Into<String>) -> Self {
         self.redirect_uri = Some(uri.into());
@@ -528,7 +534,7 @@ impl LoginOptions {
 
     /// Ports registered with the provider as `http://127.0.0.1:<port>/callback`, tried in
     /// order until one is free; see
-    /// [`CodeLogin::redirect_ports`](crate::tokens::CodeLogin::redirect_ports). A
+    /// [`CodeLogin::redirect_ports`](crate::CodeLogin::redirect_ports). A
     /// [`redirect_uri`](Self::redirect_uri) wins over them. By default none.
     pub fn redirect_ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
         self.redirect_ports = ports.into_iter().collect();
@@ -602,7 +608,7 @@ pub enum Authorizer {
 
 #[async_trait]
 impl Credential for Authorizer {
-    async fn header(&self) -> crate::credentials::Result<Option<AuthHeader>> {
+    async fn header(&self) -> sciauth_credentials::Result<Option<AuthHeader>> {
         match self {
             Self::Refreshing(credential) => credential.header().await,
             Self::AccessToken(credential) => credential.header().await,
@@ -616,7 +622,7 @@ impl Credential for Authorizer {
         }
     }
 
-    async fn rejected(&self, sent: Option<&AuthHeader>) -> crate::credentials::Result<Renewal> {
+    async fn rejected(&self, sent: Option<&AuthHeader>) -> sciauth_credentials::Result<Renewal> {
         match self {
             Self::Refreshing(credential) => credential.rejected(sent).await,
             Self::AccessToken(credential) => credential.rejected(sent).await,

@@ -1,8 +1,5 @@
-//! A client for the UNICORE REST API: who the server thinks you are, and server-issued tokens.
-//!
-//! The equivalent of pyunicore's `Client(credential, base_url)`, built on the transport (which
-//! already carries user preferences and security sessions) and any credential, including a
-//! token manager from `sciauth-tokens`.
+//! [`Client`]: who the server thinks you are (`access_info`), and server-issued tokens
+//! (`issue_auth_token`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -13,18 +10,19 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::credentials::{AuthHeader, BearerToken, Credential, Ready};
+use sciauth_credentials::{AuthHeader, BearerToken, Credential, Ready};
+use sciauth_transport::{Preferences, StatusCode, Transport, TransportBuilder};
+
 use crate::error::{Error, Result};
-use crate::transport::{Preferences, StatusCode, Transport, TransportBuilder};
 
 /// A UNICORE site, reached through its REST base URL (e.g.
 /// `https://host:8080/SITE/rest/core`).
 ///
 /// ```no_run
-/// use sciauth::credentials::UsernamePassword;
-/// use sciauth::unicore::Client;
+/// use sciauth_credentials::UsernamePassword;
+/// use sciauth_unicore::Client;
 ///
-/// # async fn run() -> sciauth::Result<()> {
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = Client::builder("https://localhost:8080/DEMO-SITE/rest/core")
 ///     .credential(UsernamePassword::new("demouser", "test123")?)
 ///     .build()
@@ -283,7 +281,7 @@ impl fmt::Debug for IssuedToken {
 
 #[async_trait]
 impl Credential for IssuedToken {
-    async fn header(&self) -> crate::credentials::Result<Option<AuthHeader>> {
+    async fn header(&self) -> sciauth_credentials::Result<Option<AuthHeader>> {
         self.credential.header().await
     }
     fn ready_header(&self) -> Ready {

@@ -2,13 +2,12 @@
 //! DIRAC-style TokenManager), with DIRAC's client-side cache.
 //!
 //! ```no_run
-//! # async fn run() -> sciauth::Result<()> {
-//! use sciauth::credentials::BearerToken;
-//! use sciauth::token_service::TokenServiceClient;
-//! use sciauth::tokens::service::GetTokenRequest;
+//! # async fn run() -> sciauth_service_api::Result<()> {
+//! use sciauth_credentials::BearerToken;
+//! use sciauth_service_api::{GetTokenRequest, TokenServiceClient};
 //!
 //! let client = TokenServiceClient::builder("https://tokens.example.org:9181")
-//!     .credential(BearerToken::new("eyJ...")?)
+//!     .credential(BearerToken::new("eyJ...").expect("a token fits a header"))
 //!     .build()?;
 //! let token = client
 //!     .get_token(&GetTokenRequest {
@@ -23,7 +22,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::error::Error as StdError;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
@@ -31,16 +29,18 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::credentials::text::printable;
-use crate::credentials::time::later;
-use crate::credentials::{Clock, Credential, SystemClock};
+use sciauth_credentials::text::printable;
+use sciauth_credentials::time::later;
+use sciauth_credentials::{Clock, Credential, SystemClock};
+use sciauth_tokens::{DEFAULT_MIN_VALID, Scopes};
+use sciauth_transport::{Transport, TransportBuilder};
+
+use crate::code::ErrorCode;
 use crate::error::{Error, Result};
-use crate::tokens::service::{
+use crate::wire::{
     API_PREFIX, DeleteTokenRequest, DeleteTokenResponse, ErrorBody, GROUP_HEADER, GetTokenRequest,
     Ping, ServiceToken, StoredTokenInfo, UpdateTokenRequest, UserIdRequest, UsersRequest, WhoAmI,
 };
-use crate::tokens::{DEFAULT_MIN_VALID, Scopes};
-use crate::transport::{Transport, TransportBuilder};
 
 /// The most tokens the client cache keeps; past it, expired ones are dropped, and if none
 /// is, all.
@@ -319,24 +319,24 @@ impl TokenServiceClient {
         // The service's words, in errors and terminals: what we sent (our bearer token)
         // masked, control characters escaped.
         let shown = |text: &str, max| printable(&response.mask_sent_secrets(text), max);
-        let error = ServiceError {
-            status: status.as_u16(),
-            code: body
-                .as_ref()
-                .map_or_else(|| "http_error".to_owned(), |b| shown(&b.error, 100)),
-            message: body.map_or_else(
-                || format!("the token service answered {method} with HTTP {status}"),
-                |b| shown(&b.message, 1000),
+        let (code, message) = match body {
+            Some(body) => {
+                let code = ErrorCode::parse(&shown(body.error.as_str(), 100));
+                (code, shown(&body.message, 1000))
+            }
+            None => (
+                ErrorCode::Other("http_error".to_owned()),
+                format!("the token service answered {method} with HTTP {status}"),
             ),
         };
-        Err(Error::service(error))
+        Err(Error::refused(status, code, message))
     }
 }
 
 /// A token from the service goes into headers and onto terminals: non-empty visible ASCII,
 /// at most 64 KiB, as the OAuth layer demands of a provider's tokens.
 fn check_service_token(token: &ServiceToken) -> Result<()> {
-    use crate::credentials::secrecy::ExposeSecret as _;
+    use secrecy::ExposeSecret as _;
     let value = token.access_token.expose_secret();
     if value.is_empty()
         || value.len() > 64 * 1024
@@ -380,47 +380,6 @@ impl CacheKey {
         }
     }
 }
-
-/// What the token service said when it refused: HTTP status, its error code, its message.
-#[derive(Debug, Clone)]
-pub struct ServiceError {
-    status: u16,
-    code: String,
-    message: String,
-}
-
-impl ServiceError {
-    /// The HTTP status of the refusal.
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-
-    /// The service's stable error code (`no_saved_tokens`, `tokens_expired`, `forbidden`,
-    /// ...; see `sciauth_tokens::service::ErrorBody`).
-    pub fn code(&self) -> &str {
-        &self.code
-    }
-
-    /// Whether the user must log in (and upload a token) before the service can help.
-    pub fn needs_login(&self) -> bool {
-        matches!(
-            self.code.as_str(),
-            "no_saved_tokens" | "tokens_expired" | "scopes_mismatch"
-        )
-    }
-}
-
-impl fmt::Display for ServiceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the token service refused ({} {}): {}",
-            self.status, self.code, self.message
-        )
-    }
-}
-
-impl StdError for ServiceError {}
 
 #[cfg(test)]
 mod tests {

@@ -1,22 +1,12 @@
-//! The requests and answers of the sciauth token service (`sciauth-server`, a DIRAC-style
-//! TokenManager), as serde types only: the server and its client (`sciauth`'s
-//! `TokenServiceClient`) both use them, so they live below both.
+//! The requests and answers of the sciauth token service, as serde types: the server
+//! (`sciauth-server`) and [`TokenServiceClient`](crate::TokenServiceClient) both use them.
 //!
 //! Every method is `POST /v1/<method>` with a JSON body (the request type below) and answers
-//! 200 with the answer type, or 4xx/5xx with an [`ErrorBody`]. Field names follow DIRAC's
-//! `TokenManager` parameters (`userID`, `identityProvider`, `requiredTimeLeft`,
-//! `rt_expired_in`).
+//! 200 with the answer type, or 4xx/5xx with an [`ErrorBody`] whose code is an
+//! [`ErrorCode`]. Field names follow DIRAC's `TokenManager` parameters (`userID`,
+//! `identityProvider`, `requiredTimeLeft`, `rt_expired_in`).
 //!
-//! | method | request | answer |
-//! |---|---|---|
-//! | `getToken` | [`GetTokenRequest`] | [`ServiceToken`] |
-//! | `updateToken` | [`UpdateTokenRequest`] | `Vec<`[`StoredTokenInfo`]`>` (the user's tokens now) |
-//! | `deleteToken` | [`DeleteTokenRequest`] | [`DeleteTokenResponse`] |
-//! | `getTokensByUserID` | [`UserIdRequest`] | `Vec<`[`StoredTokenInfo`]`>` |
-//! | `getUserTokensInfo` | `{}` | `Vec<`[`StoredTokenInfo`]`>` (the caller's) |
-//! | `getUsersTokensInfo` | [`UsersRequest`] | `Vec<`[`StoredTokenInfo`]`>` |
-//! | `whoami` | `{}` | [`WhoAmI`] |
-//! | `ping` | `{}` | [`Ping`] |
+//! [The crate docs](crate) list the methods with their request and answer types.
 //!
 //! Only `getToken` answers with a secret (the access token); the info calls never do.
 
@@ -27,7 +17,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::token::{Scopes, Token, secret_serde};
+use sciauth_credentials::time::unix_seconds;
+use sciauth_tokens::{Scopes, Token};
+
+use crate::code::ErrorCode;
 
 /// The path prefix of every method: `POST {base}/v1/<method>`.
 pub const API_PREFIX: &str = "/v1";
@@ -71,7 +64,7 @@ pub struct GetTokenRequest {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ServiceToken {
     /// The access token: a secret.
-    #[serde(with = "secret_serde")]
+    #[serde(with = "sciauth_credentials::secret_serde")]
     pub access_token: SecretString,
     /// Normally `Bearer`.
     pub token_type: String,
@@ -101,7 +94,7 @@ impl ServiceToken {
             access_token: token.access_token().clone(),
             token_type: token.token_type().to_owned(),
             expires_in: token.expires_in(now).map(|d| d.as_secs()),
-            expires_at: token.expires_at().map(unix),
+            expires_at: token.expires_at().map(unix_seconds),
             scope: token.scopes().to_string(),
             audience: token.audience().map(str::to_owned),
             provider: provider.to_owned(),
@@ -306,23 +299,10 @@ pub struct Ping {
 /// secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    /// A stable code: `bad_request`, `unauthenticated`, `forbidden`, `not_found`,
-    /// `no_saved_tokens`, `tokens_expired`, `scopes_mismatch`, `payload_too_large`,
-    /// `provider_error`, `unavailable`, ...
-    pub error: String,
+    /// The stable code; its HTTP status is [`ErrorCode::status`].
+    pub error: ErrorCode,
     /// What failed and what to do.
     pub message: String,
-}
-
-/// Whole seconds since the Unix epoch.
-pub fn unix(time: SystemTime) -> u64 {
-    sciauth_credentials::time::unix_seconds(time)
-}
-
-/// The time `seconds` after the Unix epoch, at most the end of the year 9999 (the number
-/// comes from the other side of the wire).
-pub fn from_unix(seconds: u64) -> SystemTime {
-    sciauth_credentials::time::from_unix(seconds)
 }
 
 #[cfg(test)]

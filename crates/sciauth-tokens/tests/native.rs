@@ -1,14 +1,14 @@
 //! `NativeClient` against the real identity provider (`tests/idp`, oidc-provider): device
 //! and browser logins driven headlessly, tokens loaded from the store, authorizers, logout.
 
-#[path = "../../sciauth-tokens/tests/support/idp.rs"]
+#[path = "support/idp.rs"]
 mod idp;
 
-use sciauth::credentials::Credential as _;
-use sciauth::native::{Authorizer, LoginOptions, NativeClient};
-use sciauth::tokens::secrecy::ExposeSecret as _;
-use sciauth::tokens::{ErrorKind, FileStore, OAuthErrorCode};
-use sciauth::transport::Transport;
+use sciauth_tokens::native::{Authorizer, LoginOptions, NativeClient};
+use sciauth_tokens::sciauth_credentials::Credential as _;
+use sciauth_tokens::sciauth_transport::Transport;
+use sciauth_tokens::secrecy::ExposeSecret as _;
+use sciauth_tokens::{ErrorKind, FileStore, OAuthErrorCode};
 
 use crate::idp::Idp;
 
@@ -49,10 +49,7 @@ async fn login_load_authorize_and_logout_like_fair_research_login() {
     // Nothing stored yet: the LoadError group, and no request to the provider.
     let error = native.load_tokens(["openid"]).await.unwrap_err();
     assert!(error.needs_login(), "{error}");
-    assert_eq!(
-        error.tokens_error().unwrap().kind(),
-        &ErrorKind::NoSavedTokens
-    );
+    assert_eq!(error.kind(), &ErrorKind::NoSavedTokens);
     assert_eq!(count(&idp, "device_authorization").await, 0);
 
     let token = native
@@ -79,11 +76,7 @@ async fn login_load_authorize_and_logout_like_fair_research_login() {
         .unwrap();
     assert_eq!(by_scope.keys().collect::<Vec<_>>(), ["openid", "profile"]);
     let error = native.load_tokens(["email"]).await.unwrap_err();
-    assert_eq!(
-        error.tokens_error().unwrap().kind(),
-        &ErrorKind::ScopesMismatch,
-        "{error}"
-    );
+    assert_eq!(error.kind(), &ErrorKind::ScopesMismatch, "{error}");
     assert!(error.needs_login());
 
     // login() without force returns what is stored.

@@ -5,13 +5,13 @@ mod support;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sciauth::ErrorKind;
-use sciauth::credentials::{AuthHeader, Credential, UsernamePassword};
-use sciauth::transport::{HeaderName, HeaderValue, Preferences};
-use sciauth::unicore::{AuthTokenOptions, Client};
+use sciauth_credentials::{AuthHeader, Credential, UsernamePassword};
+use sciauth_transport::{HeaderName, HeaderValue, Preferences};
+use sciauth_unicore::ErrorKind;
+use sciauth_unicore::{AuthTokenOptions, Client};
 use support::unicore::{DN, PASSWORD, USER, UnicoreServer};
 
-async fn password_client(base_url: &str) -> sciauth::Result<Client> {
+async fn password_client(base_url: &str) -> sciauth_unicore::Result<Client> {
     Client::builder(base_url)
         .credential(UsernamePassword::new(USER, PASSWORD).unwrap())
         .build()
@@ -97,7 +97,7 @@ async fn a_bad_preference_gives_a_clear_error() {
         .unwrap_err();
     assert_eq!(
         err.transport_error().map(|e| e.kind()),
-        Some(sciauth::transport::ErrorKind::InvalidPreference),
+        Some(sciauth_transport::ErrorKind::InvalidPreference),
         "{err}"
     );
     assert_eq!(site.server.seen(|s| s.preferences.len()), before);
@@ -133,7 +133,7 @@ struct IgnoredHeader;
 
 #[async_trait]
 impl Credential for IgnoredHeader {
-    async fn header(&self) -> sciauth::credentials::Result<Option<AuthHeader>> {
+    async fn header(&self) -> sciauth_credentials::Result<Option<AuthHeader>> {
         Ok(Some(AuthHeader::new(
             HeaderName::from_static("x-not-read"),
             HeaderValue::from_static("whatever"),
@@ -150,6 +150,7 @@ async fn an_anonymous_result_fails_the_build_unless_the_check_is_off() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AuthenticationFailed);
+    assert!(err.is_refused() && err.status().is_none(), "{err:?}");
     assert!(err.to_string().contains("anonymous"), "{err}");
 
     let unchecked = Client::builder(&site.base_url)
