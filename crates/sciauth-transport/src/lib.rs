@@ -76,6 +76,7 @@ mod preferences;
 mod request;
 mod response;
 mod retry;
+mod send;
 mod session;
 mod transport;
 

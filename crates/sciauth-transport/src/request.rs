@@ -1,29 +1,25 @@
-//! [`RequestBuilder`] and the loop that sends a request: host choice and failover, the
-//! credential header and its renewal, security sessions, redirects and retries.
+//! [`RequestBuilder`]: a request being put together, and the [`Plan`] it becomes when sent
+//! (everything decided before the first byte goes out; `send.rs` runs it).
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
+use http::Method;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode};
-use sciauth_credentials::{AuthHeader, Credential, Ready, Renewal};
+use sciauth_credentials::Credential;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 use url::Url;
 
-use crate::builder::root_cause;
 use crate::error::{Error, ErrorKind, Result, ShownUrl};
-use crate::preferences::{Preferences, USER_PREFERENCES};
-use crate::response::{self, Response, SentSecrets};
-use crate::retry::{backoff, is_idempotent, is_retryable_status, random_index, retry_after};
-use crate::session::{SECURITY_SESSION, SessionStore, is_session_expired};
+use crate::preferences::Preferences;
+use crate::response::Response;
+use crate::retry::{is_idempotent, random_index};
+use crate::send::{Candidates, Plan};
 use crate::transport::{PreferencesHeader, Transport};
-
-/// Redirects followed in a row before giving up.
-const MAX_REDIRECTS: u32 = 10;
 
 /// A request being put together; [`send`](Self::send) sends it.
 ///
@@ -399,20 +395,19 @@ impl RequestBuilder {
     }
 }
 
-/// Everything [`RequestBuilder::send`] decided before the first byte goes out.
-struct Plan {
-    transport: Transport,
-    method: Method,
-    urls: Candidates,
-    headers: HeaderMap,
-    body: Option<Bytes>,
-    credential: Option<Arc<dyn Credential>>,
-    preferences: Option<HeaderValue>,
-    use_sessions: bool,
-    timeout: Duration,
-    retryable: bool,
-    follow_redirects: bool,
-    max_response_size: usize,
+impl fmt::Debug for RequestBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target: &dyn fmt::Display = match &self.target {
+            Target::Absolute(url) => &ShownUrl(url),
+            Target::Relative(path) => &path.split(['?', '#']).next().unwrap_or_default(),
+        };
+        f.debug_struct("RequestBuilder")
+            .field("method", &self.method)
+            .field("target", &format_args!("{target}"))
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The URLs to try, in order: the target itself, or the target on each base URL starting
@@ -466,433 +461,4 @@ fn candidates(
         }
     }
     Ok(urls)
-}
-
-impl Plan {
-    async fn run(&mut self) -> Result<Response> {
-        let span = tracing::Span::current();
-        // Read the clock only for a span that is recorded.
-        let started = (!span.is_disabled()).then(Instant::now);
-        let inner = self.transport.inner();
-        let settings = &*inner.settings;
-        let sessions: Option<&SessionStore> = if self.use_sessions {
-            inner.sessions.as_deref()
-        } else {
-            None
-        };
-        let urls = &self.urls;
-        let timeout = self.timeout;
-        let mut retries_left = if self.retryable { settings.retries } else { 0 };
-        let mut retries_done = 0;
-
-        let mut host = 0;
-        let mut hosts_failed = 0;
-        let mut url = urls.first.clone();
-        let mut method = self.method.clone();
-        let mut body = self.body.clone();
-        // Set when a redirect turned the request into a body-less GET.
-        let mut body_dropped = false;
-        let mut redirects: u32 = 0;
-        let mut renewal_tried = false;
-        let mut session_retried = false;
-        let mut attempt: u32 = 0;
-
-        let finish = |attempt: u32, status: Option<StatusCode>| {
-            span.record("attempt", attempt);
-            if let Some(started) = started {
-                span.record("elapsed_ms", started.elapsed().as_millis() as u64);
-            }
-            if let Some(status) = status {
-                span.record("status", status.as_u16());
-            }
-        };
-
-        loop {
-            attempt += 1;
-            // The credential and the session go only to the host the request was meant for,
-            // never to where a redirect points elsewhere.
-            let trusted = redirects == 0 || same_origin(&url, urls.get(host));
-            let sent_auth = match (&self.credential, trusted) {
-                (Some(credential), true) => {
-                    let auth = match credential.ready_header() {
-                        Ready::Header(header) => Some(header),
-                        Ready::NoHeader => None,
-                        Ready::NotReady => match fetch_header(&**credential).await {
-                            Ok(header) => header,
-                            Err(error) => {
-                                finish(attempt, None);
-                                return Err(error.with_request(&method, &url));
-                            }
-                        },
-                    };
-                    // A header the caller set explicitly wins.
-                    auth.filter(|auth| {
-                        self.headers.is_empty() || !self.headers.contains_key(auth.name())
-                    })
-                }
-                _ => None,
-            };
-            let session = match (sessions, trusted) {
-                (Some(store), true) => store.get(&url),
-                _ => None,
-            };
-
-            let exchange = async {
-                let request = Outgoing {
-                    method: &method,
-                    url: &url,
-                    headers: &self.headers,
-                    other_origin: !trusted,
-                    body_dropped,
-                    auth: sent_auth.as_ref(),
-                    preferences: self.preferences.as_ref(),
-                    session: session.as_ref(),
-                    body: body.as_ref(),
-                }
-                .build();
-                let response = inner.client.execute(request).await.map_err(classify)?;
-                response::read(response, self.max_response_size).await
-            };
-            // The deadline covers connecting, sending and reading the whole body.
-            let outcome = match tokio::time::timeout(timeout, exchange).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("no complete response within {timeout:?}"),
-                )),
-            };
-
-            let response = match outcome {
-                Ok(response) => response,
-                Err(error) => {
-                    let error = error.with_request(&method, &url);
-                    let may_fail_over =
-                        error.is_connect() || (error.is_timeout() && self.retryable);
-                    if may_fail_over && hosts_failed + 1 < urls.len() {
-                        hosts_failed += 1;
-                        host = (host + 1) % urls.len();
-                        tracing::debug!(%error, next = %ShownUrl(urls.get(host)), "trying the next host");
-                    } else if error.is_connect() && retries_left > 0 {
-                        retries_left -= 1;
-                        let delay = backoff(retries_done);
-                        retries_done += 1;
-                        tracing::debug!(%error, ?delay, "retrying after a connect error");
-                        // Boxed, like every rarely taken wait, to keep the future small.
-                        Box::pin(tokio::time::sleep(delay)).await;
-                        hosts_failed = 0;
-                        host = (host + 1) % urls.len();
-                    } else {
-                        finish(attempt, None);
-                        return Err(error);
-                    }
-                    // Start over on the chosen host, undoing any redirects.
-                    url = urls.get(host).clone();
-                    method = self.method.clone();
-                    body = self.body.clone();
-                    body_dropped = false;
-                    redirects = 0;
-                    continue;
-                }
-            };
-
-            let status = response.status();
-            if let (Some(store), true) = (sessions, trusted) {
-                store.remember(&url, response.headers());
-            }
-
-            if session.is_some() && is_session_expired(status) && !session_retried {
-                session_retried = true;
-                if let Some(store) = sessions {
-                    store.forget(&url);
-                }
-                tracing::debug!("security session expired (HTTP 432); sending again without it");
-                continue;
-            }
-
-            if let (Some(sent), Some(credential)) = (&sent_auth, &self.credential)
-                && !renewal_tried
-                && settings.rejected_statuses.contains(&status)
-            {
-                renewal_tried = true;
-                match credential.rejected(Some(sent)).await {
-                    Ok(Renewal::Renewed) => {
-                        tracing::debug!(%status, "credential rejected and renewed; sending again");
-                        continue;
-                    }
-                    Ok(Renewal::Unchanged) => {}
-                    Err(e) => {
-                        finish(attempt, Some(status));
-                        return Err(Error::credential(
-                            format!(
-                                "the server rejected the credential (HTTP {status}) and \
-                                 renewing it failed: {e}"
-                            ),
-                            e,
-                        )
-                        .with_request(&method, &url));
-                    }
-                }
-            }
-
-            if self.follow_redirects
-                && let Some(next) = redirect_target(status, &url, response.headers())
-            {
-                redirects += 1;
-                if redirects > MAX_REDIRECTS {
-                    finish(attempt, Some(status));
-                    return Err(Error::new(
-                        ErrorKind::Request,
-                        format!("more than {MAX_REDIRECTS} redirects in a row"),
-                    )
-                    .with_request(&method, &url));
-                }
-                if let Some(refusal) =
-                    unsafe_redirect(status, &url, &next, urls.get(host), body.is_some())
-                {
-                    finish(attempt, Some(status));
-                    return Err(refusal.with_request(&method, &url));
-                }
-                if matches!(status.as_u16(), 301..=303) && method != Method::HEAD {
-                    method = Method::GET;
-                    body = None;
-                    body_dropped = true;
-                }
-                tracing::debug!(%status, to = %ShownUrl(&next), "following a redirect");
-                url = next;
-                continue;
-            }
-
-            if is_retryable_status(status) && retries_left > 0 {
-                let delay = match retry_after(response.headers()) {
-                    // Waiting longer than a whole attempt may take is not worth it: the caller
-                    // gets the response and its Retry-After.
-                    Some(asked) if asked > timeout => None,
-                    Some(asked) => Some(asked),
-                    None => Some(backoff(retries_done)),
-                };
-                if let Some(delay) = delay {
-                    retries_left -= 1;
-                    retries_done += 1;
-                    tracing::debug!(%status, ?delay, "retrying after a temporary failure");
-                    Box::pin(tokio::time::sleep(delay)).await;
-                    continue;
-                }
-            }
-
-            finish(attempt, Some(status));
-            // What the server may echo back into an error message, to be masked there: the
-            // credential's header and the caller's sensitive headers (cheap clones, no
-            // allocation unless the caller set sensitive headers).
-            let sent = SentSecrets {
-                credential: sent_auth.map(|auth| auth.value().clone()),
-                sensitive: self
-                    .headers
-                    .values()
-                    .filter(|v| v.is_sensitive())
-                    .cloned()
-                    .collect(),
-            };
-            return Ok(Response::new(method, url, response, sent));
-        }
-    }
-}
-
-impl fmt::Debug for RequestBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let target: &dyn fmt::Display = match &self.target {
-            Target::Absolute(url) => &ShownUrl(url),
-            Target::Relative(path) => &path.split(['?', '#']).next().unwrap_or_default(),
-        };
-        f.debug_struct("RequestBuilder")
-            .field("method", &self.method)
-            .field("target", &format_args!("{target}"))
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("body_len", &self.body.as_ref().map(Bytes::len))
-            .finish_non_exhaustive()
-    }
-}
-
-/// What goes into one HTTP exchange.
-struct Outgoing<'a> {
-    method: &'a Method,
-    url: &'a Url,
-    headers: &'a HeaderMap,
-    /// A redirect led away from the origin the request was meant for: the caller's
-    /// credentials stay home (see [`is_caller_credential`]).
-    other_origin: bool,
-    body_dropped: bool,
-    auth: Option<&'a AuthHeader>,
-    preferences: Option<&'a HeaderValue>,
-    session: Option<&'a HeaderValue>,
-    body: Option<&'a Bytes>,
-}
-
-impl Outgoing<'_> {
-    fn build(self) -> reqwest::Request {
-        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
-        let headers = request.headers_mut();
-        if self.other_origin {
-            for (name, value) in self.headers {
-                if !is_caller_credential(name, value) {
-                    headers.append(name.clone(), value.clone());
-                }
-            }
-        } else {
-            headers.clone_from(self.headers);
-        }
-        if self.body_dropped {
-            headers.remove(header::CONTENT_TYPE);
-            headers.remove(header::CONTENT_LENGTH);
-        }
-        if let Some(auth) = self.auth {
-            headers.insert(auth.name().clone(), auth.value().clone());
-        }
-        if let Some(preferences) = self.preferences {
-            let name = HeaderName::from_static(USER_PREFERENCES);
-            headers.entry(name).or_insert(preferences.clone());
-        }
-        if let Some(session) = self.session {
-            headers.insert(SECURITY_SESSION, session.clone());
-        }
-        if let Some(body) = self.body {
-            *request.body_mut() = Some(body.clone().into());
-        }
-        request
-    }
-}
-
-/// The URLs a request may go to: one, or one per host (in the order to try them).
-struct Candidates {
-    first: Url,
-    /// Empty for a single host, so that the common case allocates nothing.
-    rest: Vec<Url>,
-}
-
-impl Candidates {
-    fn len(&self) -> usize {
-        1 + self.rest.len()
-    }
-
-    fn get(&self, index: usize) -> &Url {
-        match index {
-            0 => &self.first,
-            _ => &self.rest[index - 1],
-        }
-    }
-}
-
-/// The credential's header when it is not ready: computed, perhaps signed or fetched.
-async fn fetch_header(credential: &dyn Credential) -> Result<Option<AuthHeader>> {
-    credential
-        .header()
-        .await
-        .map_err(|e| Error::credential(format!("the credential could not make its header: {e}"), e))
-}
-
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
-}
-
-/// Why a redirect from `from` to `next` must not be followed, if it must not.
-///
-/// Never from https to http: what the request carries would cross the network in clear
-/// text. Never a 307 or 308 that would resend the request body to another origin than
-/// `home` (the one the request was meant for): the body may hold secrets (a form with a
-/// password, a refresh token), and sending the method without its body could do harm (an
-/// empty PUT), so the redirect is refused as a whole, not followed without the body.
-fn unsafe_redirect(
-    status: StatusCode,
-    from: &Url,
-    next: &Url,
-    home: &Url,
-    has_body: bool,
-) -> Option<Error> {
-    if from.scheme() == "https" && next.scheme() == "http" {
-        return Some(Error::new(
-            ErrorKind::Redirect,
-            format!(
-                "refusing to follow a redirect (HTTP {status}) from https to plain http ({}): \
-                 the request would be sent unencrypted; use the https URL the server should \
-                 have given",
-                ShownUrl(next)
-            ),
-        ));
-    }
-    if has_body && matches!(status.as_u16(), 307 | 308) && !same_origin(next, home) {
-        return Some(Error::new(
-            ErrorKind::Redirect,
-            format!(
-                "refusing to follow a redirect (HTTP {status}) that would resend the request \
-                 body to another origin ({}); send the request there directly if it is meant \
-                 to go there",
-                ShownUrl(next)
-            ),
-        ));
-    }
-    None
-}
-
-/// Whether a header the caller set carries a credential, which must not follow a redirect to
-/// another origin (what curl does): `Authorization`, `Proxy-Authorization`, `Cookie`, and any
-/// header set with [`RequestBuilder::sensitive_header`].
-fn is_caller_credential(name: &HeaderName, value: &HeaderValue) -> bool {
-    value.is_sensitive()
-        || name == header::AUTHORIZATION
-        || name == header::PROXY_AUTHORIZATION
-        || name == header::COOKIE
-}
-
-/// Where a redirect response points, if it is one this transport follows.
-fn redirect_target(status: StatusCode, url: &Url, headers: &HeaderMap) -> Option<Url> {
-    if !matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
-        return None;
-    }
-    let location = headers.get(header::LOCATION)?.to_str().ok()?;
-    let next = url.join(location).ok()?;
-    matches!(next.scheme(), "http" | "https").then_some(next)
-}
-
-/// Turns a reqwest error into this crate's, by what went wrong. The URL is stripped from the
-/// reqwest error (it would show the query string); callers add the redacted one.
-pub(crate) fn classify(error: reqwest::Error) -> Error {
-    let error = error.without_url();
-    let cause = root_cause(&error);
-    let (kind, message) = if is_tls(&error) {
-        (ErrorKind::Tls, format!("TLS handshake failed: {cause}"))
-    } else if error.is_connect() {
-        (ErrorKind::Connect, format!("could not connect: {cause}"))
-    } else if error.is_timeout() {
-        (ErrorKind::Timeout, format!("timed out: {cause}"))
-    } else if error.is_body() || error.is_decode() {
-        (
-            ErrorKind::Request,
-            format!("the connection broke while reading the response: {cause}"),
-        )
-    } else {
-        (
-            ErrorKind::Request,
-            format!("could not send the request: {cause}"),
-        )
-    };
-    Error::new(kind, message).with_source(error)
-}
-
-/// Whether rustls failed somewhere below: a certificate not trusted, a handshake refused.
-fn is_tls(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(current) = cause {
-        if current.is::<rustls::Error>() {
-            return true;
-        }
-        // `io::Error::source` skips the error it wraps; look at that one itself.
-        cause = match current.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => current.source(),
-        };
-    }
-    false
 }

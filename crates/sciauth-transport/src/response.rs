@@ -222,7 +222,7 @@ pub(crate) async fn read(mut response: reqwest::Response, limit: usize) -> Resul
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     let mut total: usize = 0;
-    while let Some(chunk) = response.chunk().await.map_err(crate::request::classify)? {
+    while let Some(chunk) = response.chunk().await.map_err(crate::send::classify)? {
         total = total.saturating_add(chunk.len());
         if total > limit {
             return Err(too_large(&format_args!("more than {limit}")));
