@@ -1,18 +1,18 @@
-//! [`TransportBuilder`]: every setting of a [`Transport`], with its default.
+//! [`TransportBuilder`]: every setting of a [`Transport`], with its default; `build` reads
+//! the TLS files (`tls.rs`) and makes the reqwest client.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, StatusCode};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use sciauth_credentials::{Anonymous, Credential};
 use url::Url;
-use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::preferences::Preferences;
+use crate::tls::{self, ClientIdentity, IdentitySource, KeyDer, RootSource, Trust};
 use crate::transport::{PreferencesHeader, Settings, Transport};
 
 /// The user agent sent unless [`TransportBuilder::user_agent`] says otherwise.
@@ -67,35 +67,6 @@ pub struct TransportBuilder {
     follow_redirects: bool,
     preferences: Option<Preferences>,
     error: Option<Error>,
-}
-
-#[derive(Debug)]
-enum RootSource {
-    File(PathBuf),
-    Dir(PathBuf),
-}
-
-#[derive(Debug)]
-enum IdentitySource {
-    CertAndKey {
-        cert: PathBuf,
-        key: PathBuf,
-    },
-    /// A certificate file and a key already decrypted (PKCS#8 DER), never shown.
-    CertAndKeyDer {
-        cert: PathBuf,
-        key: KeyDer,
-    },
-    Proxy(PathBuf),
-}
-
-/// A decrypted PKCS#8 key: zeroed when dropped, `[redacted]` in `Debug`.
-struct KeyDer(zeroize::Zeroizing<Vec<u8>>);
-
-impl std::fmt::Debug for KeyDer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
 }
 
 impl Default for TransportBuilder {
@@ -396,13 +367,7 @@ impl TransportBuilder {
             return Err(error);
         }
         let preferences = PreferencesHeader::new(self.preferences)?;
-        let mut roots = Vec::new();
-        for source in &self.roots {
-            match source {
-                RootSource::File(path) => roots.extend(load_root_file(path)?),
-                RootSource::Dir(path) => roots.extend(load_root_dir(path)?),
-            }
-        }
+        let roots = tls::load_roots(&self.roots)?;
         if !self.platform_roots && roots.is_empty() && !self.accept_invalid_certs {
             return Err(Error::new(
                 ErrorKind::Builder,
@@ -412,13 +377,7 @@ impl TransportBuilder {
         }
         let identity = match &self.client_identity {
             None => None,
-            Some(IdentitySource::CertAndKey { cert, key }) => {
-                Some(Arc::new(load_cert_and_key(cert, key)?))
-            }
-            Some(IdentitySource::CertAndKeyDer { cert, key }) => {
-                Some(Arc::new(load_cert_with_key(cert, key)?))
-            }
-            Some(IdentitySource::Proxy(path)) => Some(Arc::new(load_proxy(path)?)),
+            Some(source) => Some(Arc::new(source.load()?)),
         };
         if self.accept_invalid_certs {
             tracing::warn!(
@@ -487,66 +446,6 @@ pub(crate) struct ClientRecipe {
 }
 
 impl ClientRecipe {
-    /// The rustls configuration for a client certificate, made here rather than by reqwest:
-    /// reqwest's (rustls's `with_client_auth_cert`) parses the leaf certificate with webpki
-    /// to check that it matches the key, and webpki refuses the critical proxyCertInfo
-    /// extension (RFC 3820) that every grid proxy carries. The server verification is the
-    /// same as reqwest's: the platform verifier with our roots added, or our roots only.
-    fn tls_with_identity(&self, identity: &ClientIdentity) -> Result<rustls::ClientConfig> {
-        let failed = |what: &str, e: rustls::Error| {
-            Error::new(
-                ErrorKind::Builder,
-                format!("could not set up TLS with the client certificate: {what}: {e}"),
-            )
-            .with_source(e)
-        };
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| failed("protocol versions", e))?;
-        let builder = if self.accept_invalid_certs {
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyServer(provider.clone())))
-        } else if self.platform_roots {
-            let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(
-                self.root_ders.iter().cloned(),
-                provider.clone(),
-            )
-            .map_err(|e| failed("platform roots", e))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-        } else {
-            let mut store = rustls::RootCertStore::empty();
-            for root in &self.root_ders {
-                store.add(root.clone()).map_err(|e| failed("root CA", e))?;
-            }
-            builder.with_root_certificates(store)
-        };
-        let key = provider
-            .key_provider
-            .load_private_key(identity.key.clone_key())
-            .map_err(|e| failed("private key", e))?;
-        let certified = rustls::sign::CertifiedKey::new(identity.chain.clone(), key);
-        // Only a real mismatch is an error; a leaf webpki cannot parse (a proxy) is not.
-        if let Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) =
-            certified.keys_match()
-        {
-            return Err(Error::new(
-                ErrorKind::Builder,
-                format!(
-                    "the private key in {} does not belong to the client certificate",
-                    identity.origin.display()
-                ),
-            ));
-        }
-        let mut config =
-            builder.with_client_cert_resolver(Arc::new(FixedClientCert(Arc::new(certified))));
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(config)
-    }
-
     pub(crate) fn client(&self) -> Result<reqwest::Client> {
         let mut builder = reqwest::Client::builder()
             .user_agent(self.user_agent.clone())
@@ -559,7 +458,12 @@ impl ClientRecipe {
             builder = builder.no_proxy();
         }
         if let Some(identity) = &self.identity {
-            builder = builder.tls_backend_preconfigured(self.tls_with_identity(identity)?);
+            let trust = Trust {
+                roots: &self.root_ders,
+                platform_roots: self.platform_roots,
+                accept_invalid_certs: self.accept_invalid_certs,
+            };
+            builder = builder.tls_backend_preconfigured(tls::client_config(&trust, identity)?);
         } else if self.platform_roots {
             builder = builder.tls_certs_merge(self.roots.iter().cloned());
         } else {
@@ -603,310 +507,6 @@ fn parse_base_url(text: &str) -> Result<Url> {
         url.set_path(&path);
     }
     Ok(url)
-}
-
-fn read_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
-    std::fs::read(path).map(Zeroizing::new).map_err(|e| {
-        Error::new(
-            ErrorKind::Builder,
-            format!("cannot read {what} {}: {e}", path.display()),
-        )
-        .with_source(e)
-    })
-}
-
-fn pem_certificates(pem: &[u8]) -> std::result::Result<Vec<CertificateDer<'static>>, String> {
-    CertificateDer::pem_slice_iter(pem)
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| format!("invalid PEM: {e}"))
-}
-
-/// Checks that a certificate can serve as a trust anchor, so that one bad file is reported
-/// with its name instead of failing the whole TLS setup.
-fn usable_root(cert: &CertificateDer<'static>) -> std::result::Result<(), String> {
-    rustls::RootCertStore::empty()
-        .add(cert.clone())
-        .map_err(|e| format!("not usable as a root CA: {e}"))
-}
-
-fn load_root_file(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let pem = read_file(path, "root CA file")?;
-    let bad = |why: String| {
-        Error::new(
-            ErrorKind::Builder,
-            format!("root CA file {}: {why}", path.display()),
-        )
-    };
-    let certs = pem_certificates(&pem).map_err(bad)?;
-    if certs.is_empty() {
-        return Err(bad("no PEM certificate in it".to_owned()));
-    }
-    for cert in &certs {
-        usable_root(cert).map_err(bad)?;
-    }
-    Ok(certs)
-}
-
-fn load_root_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        Error::new(
-            ErrorKind::Builder,
-            format!("cannot read root CA directory {}: {e}", dir.display()),
-        )
-        .with_source(e)
-    })?;
-    let mut paths: Vec<PathBuf> = entries
-        .flatten()
-        .map(|entry| entry.path())
-        .filter(|path| is_certificate_file_name(path))
-        .collect();
-    paths.sort();
-    let mut certs: Vec<CertificateDer<'static>> = Vec::new();
-    for path in paths {
-        // Grid CA directories hold the same CA as `name.pem` and as a hash link; a stale
-        // link or an odd file must not make the whole directory unusable.
-        let loaded = std::fs::read(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|pem| pem_certificates(&pem));
-        match loaded {
-            Ok(found) => {
-                for cert in found {
-                    if let Err(why) = usable_root(&cert) {
-                        tracing::warn!(file = %path.display(), "skipping a root CA: {why}");
-                    } else if !certs.contains(&cert) {
-                        certs.push(cert);
-                    }
-                }
-            }
-            Err(why) => tracing::warn!(file = %path.display(), "skipping a root CA file: {why}"),
-        }
-    }
-    if certs.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Builder,
-            format!(
-                "root CA directory {} holds no usable certificate (looked at *.pem, *.crt, \
-                 *.cer and hash links like 1d879c6c.0)",
-                dir.display()
-            ),
-        ));
-    }
-    tracing::debug!(dir = %dir.display(), count = certs.len(), "loaded root CAs");
-    Ok(certs)
-}
-
-/// `*.pem`, `*.crt`, `*.cer`, or an OpenSSL hash link: 8 hex digits, a dot, a number.
-pub(crate) fn is_certificate_file_name(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
-    if let Some((stem, extension)) = name.rsplit_once('.') {
-        if matches!(extension, "pem" | "crt" | "cer") {
-            return true;
-        }
-        return stem.len() == 8
-            && stem.bytes().all(|b| b.is_ascii_hexdigit())
-            && !extension.is_empty()
-            && extension.bytes().all(|b| b.is_ascii_digit());
-    }
-    false
-}
-
-fn load_cert_and_key(cert_path: &Path, key_path: &Path) -> Result<ClientIdentity> {
-    let cert = read_file(cert_path, "client certificate file")?;
-    let key = read_file(key_path, "client key file")?;
-    let certs = pem_certificates(&cert).map_err(|why| {
-        Error::new(
-            ErrorKind::Builder,
-            format!("client certificate file {}: {why}", cert_path.display()),
-        )
-    })?;
-    if certs.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Builder,
-            format!(
-                "client certificate file {} holds no PEM certificate",
-                cert_path.display()
-            ),
-        ));
-    }
-    check_private_key(&key, key_path)?;
-    client_identity(certs, &key, key_path)
-}
-
-fn load_cert_with_key(cert_path: &Path, key: &KeyDer) -> Result<ClientIdentity> {
-    let cert = read_file(cert_path, "client certificate file")?;
-    let chain = pem_certificates(&cert).map_err(|why| {
-        Error::new(
-            ErrorKind::Builder,
-            format!("client certificate file {}: {why}", cert_path.display()),
-        )
-    })?;
-    if chain.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Builder,
-            format!(
-                "client certificate file {} holds no PEM certificate",
-                cert_path.display()
-            ),
-        ));
-    }
-    let key = PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key.0.to_vec()));
-    Ok(ClientIdentity {
-        chain,
-        key,
-        origin: cert_path.to_owned(),
-    })
-}
-
-fn load_proxy(path: &Path) -> Result<ClientIdentity> {
-    let pem = read_file(path, "X.509 proxy file")?;
-    let certs = pem_certificates(&pem).map_err(|why| {
-        Error::new(
-            ErrorKind::Builder,
-            format!("X.509 proxy file {}: {why}", path.display()),
-        )
-    })?;
-    if certs.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Builder,
-            format!(
-                "X.509 proxy file {} holds no certificate; make a proxy with voms-proxy-init \
-                 or grid-proxy-init",
-                path.display()
-            ),
-        ));
-    }
-    check_private_key(&pem, path)?;
-    client_identity(certs, &pem, path)
-}
-
-/// A client certificate chain (leaf first, as in the file) and its key.
-pub(crate) struct ClientIdentity {
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-    origin: PathBuf,
-}
-
-impl std::fmt::Debug for ClientIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientIdentity")
-            .field("certificates", &self.chain.len())
-            .field("origin", &self.origin)
-            .finish_non_exhaustive()
-    }
-}
-
-fn client_identity(
-    chain: Vec<CertificateDer<'static>>,
-    key_pem: &[u8],
-    key_path: &Path,
-) -> Result<ClientIdentity> {
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
-        Error::new(
-            ErrorKind::Builder,
-            format!(
-                "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
-                key_path.display()
-            ),
-        )
-    })?;
-    Ok(ClientIdentity {
-        chain,
-        key,
-        origin: key_path.to_owned(),
-    })
-}
-
-/// Hands the one client certificate to every server that asks.
-#[derive(Debug)]
-struct FixedClientCert(Arc<rustls::sign::CertifiedKey>);
-
-impl rustls::client::ResolvesClientCert for FixedClientCert {
-    fn resolve(
-        &self,
-        _root_hint_subjects: &[&[u8]],
-        _sigschemes: &[rustls::SignatureScheme],
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        Some(self.0.clone())
-    }
-
-    fn has_certs(&self) -> bool {
-        true
-    }
-}
-
-/// `danger_accept_invalid_certs` for the TLS setup made here: any certificate is accepted,
-/// but the handshake signatures are still checked.
-#[derive(Debug)]
-struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AnyServer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-fn check_private_key(pem: &[u8], path: &Path) -> Result<()> {
-    let text = String::from_utf8_lossy(pem);
-    if text.contains("ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(Error::new(
-            ErrorKind::Builder,
-            format!(
-                "the private key in {} is encrypted; give an unencrypted key (for grid \
-                 certificates, a proxy made by voms-proxy-init has one)",
-                path.display()
-            ),
-        ));
-    }
-    PrivateKeyDer::from_pem_slice(pem).map(drop).map_err(|_| {
-        Error::new(
-            ErrorKind::Builder,
-            format!(
-                "{} holds no PEM private key (PKCS#8, PKCS#1 or SEC1)",
-                path.display()
-            ),
-        )
-    })
 }
 
 /// The innermost cause's message: what actually went wrong, without the wrappers' generic

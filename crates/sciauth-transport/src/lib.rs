@@ -78,6 +78,7 @@ mod response;
 mod retry;
 mod send;
 mod session;
+mod tls;
 mod transport;
 
 #[cfg(test)]

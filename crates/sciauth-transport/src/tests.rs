@@ -5,11 +5,11 @@ use std::time::{Duration, SystemTime};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use url::Url;
 
-use crate::builder::is_certificate_file_name;
 use crate::error::{Error, ErrorKind, redact_serde_message, redacted_url};
 use crate::preferences::Preferences;
 use crate::response::SentSecrets;
 use crate::retry::{backoff, random_index, retry_after};
+use crate::tls::is_certificate_file_name;
 
 #[test]
 fn preferences_header_has_the_java_clients_order() {
