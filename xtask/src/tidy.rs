@@ -13,8 +13,8 @@ use serde_json::Value;
 pub(crate) const LAYERS: &[&[&str]] = &[
     &["sciauth-credentials"],
     &["sciauth-transport"],
-    &["sciauth-tokens", "sciauth-unicore"],
-    &["sciauth-rucio", "sciauth-service-api"],
+    &["sciauth-tokens", "sciauth-unicore", "sciauth-rucio"],
+    &["sciauth-service-api"],
     &["sciauth"],
     &["sciauth-server"],
     &["sciauth-cli"],
@@ -71,6 +71,9 @@ fn check(root: &Path) -> Result<Vec<String>, String> {
     let mut problems = Vec::new();
     layering(&packages, &mut problems);
     manifests(root, &packages, &mut problems);
+    for package in &packages {
+        problems.extend(unused_dependencies(package));
+    }
     sources(root, &mut problems);
     Ok(problems)
 }
@@ -117,6 +120,87 @@ fn layering(packages: &[Value], problems: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// A normal dependency is an edge of the crate graph; one that the crate's `src/` never names
+/// is an edge without a reason (built, linked and audited for nothing, and a lie in the
+/// layering). A dependency that is needed without being named (only to turn on a feature of
+/// a shared dependency, say) says why in a comment on the line above it that starts with
+/// `# tidy: unnamed`.
+fn unused_dependencies(package: &Value) -> Vec<String> {
+    let name = package["name"].as_str().unwrap_or_default();
+    let manifest_path = Path::new(package["manifest_path"].as_str().unwrap_or_default());
+    let Some(dir) = manifest_path.parent() else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    collect_rs(&dir.join("src"), &mut files);
+    let code: String = files
+        .iter()
+        .filter_map(|file| std::fs::read_to_string(file).ok())
+        .map(|text| without_comments(&text))
+        .collect();
+    let manifest = std::fs::read_to_string(manifest_path).unwrap_or_default();
+    let dependencies = package["dependencies"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    unused_in(name, &dependencies, &code, &manifest)
+}
+
+/// The normal dependencies of `name` that `code` (its `src/`, comments removed) never names
+/// and `manifest` does not excuse.
+fn unused_in(name: &str, dependencies: &[Value], code: &str, manifest: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for dep in dependencies {
+        if !dep["kind"].is_null() {
+            continue;
+        }
+        let dep_name = dep["name"].as_str().unwrap_or_default();
+        let lib = dep["rename"].as_str().unwrap_or(dep_name).replace('-', "_");
+        if names_crate(code, &lib) || excused(manifest, dep_name) {
+            continue;
+        }
+        problems.push(format!(
+            "{name} depends on {dep_name}, but its src/ never names {lib}: remove the \
+             dependency (or make it a dev-dependency), or say why on the line above it with \
+             `# tidy: unnamed, <why>`"
+        ));
+    }
+    problems
+}
+
+/// Whether `code` uses the crate `lib`: `lib::...`, `use lib;`, `use lib as ...`, or
+/// `lib::{...}`.
+fn names_crate(code: &str, lib: &str) -> bool {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    code.match_indices(lib).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        let after = &code[at + lib.len()..];
+        !before.is_some_and(is_ident)
+            && (after.starts_with("::") || after.starts_with(';') || after.starts_with(" as "))
+    })
+}
+
+/// Whether the manifest line of `dep` has a `# tidy: unnamed` comment above it.
+fn excused(manifest: &str, dep: &str) -> bool {
+    let lines: Vec<&str> = manifest.lines().collect();
+    lines.iter().enumerate().any(|(i, line)| {
+        let declares = line
+            .strip_prefix(dep)
+            .is_some_and(|rest| rest.starts_with([' ', '.', '=']));
+        declares && i > 0 && lines[i - 1].trim_start().starts_with("# tidy: unnamed")
+    })
+}
+
+/// `text` without `//` comments (doc comments included), line by line.
+fn without_comments(text: &str) -> String {
+    let mut code = String::with_capacity(text.len());
+    for line in text.lines() {
+        code.push_str(line.split("//").next().unwrap_or_default());
+        code.push('\n');
+    }
+    code
 }
 
 fn manifests(root: &Path, packages: &[Value], problems: &mut Vec<String>) {
@@ -296,6 +380,31 @@ mod tests {
             unchecked_time_arithmetic("crates/sciauth-tokens/tests/x.rs", a_test_file),
             None
         );
+    }
+
+    #[test]
+    fn a_dependency_src_never_names_is_found() {
+        let dependencies: Vec<Value> = serde_json::from_str(
+            r#"[{"name": "sciauth-credentials", "kind": null},
+                {"name": "serde_json", "kind": null},
+                {"name": "tokio", "kind": null},
+                {"name": "rustix", "kind": null},
+                {"name": "tempfile", "kind": "dev"},
+                {"name": "sciauth", "kind": null}]"#,
+        )
+        .unwrap();
+        let code = without_comments(
+            "use sciauth_credentials::text;\n\
+             /// Calls `sciauth::Error` in a doc comment only.\n\
+             fn f() { let v = serde_json::json!({}); } // tokio::spawn in a comment\n\
+             use my_rustix::thing;\n",
+        );
+        let manifest = "[dependencies]\n# tidy: unnamed, turns on a feature of rustix\n\
+                        rustix.workspace = true\ntokio.workspace = true\n";
+        let problems = unused_in("sciauth-server", &dependencies, &code, manifest);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("depends on tokio"), "{problems:?}");
+        assert!(problems[1].contains("depends on sciauth,"), "{problems:?}");
     }
 
     #[test]

@@ -25,7 +25,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -318,29 +318,20 @@ pub fn discover_bearer_token() -> Result<Option<DiscoveredToken>> {
 }
 
 /// Writes `token` (plus a newline) to `path` for other tools to discover: created 0600,
-/// written to a temporary file in the same directory and renamed into place, so a reader
-/// never sees half a token.
+/// written to a temporary file in the same directory and renamed into place
+/// ([`fs::write_atomic`](crate::fs::write_atomic)), so a reader never sees half a token.
 pub fn write_bearer_token_file(path: &Path, token: &SecretString) -> Result<()> {
-    let io_error = |e: std::io::Error| {
+    let mut contents = zeroize::Zeroizing::new(Vec::with_capacity(token.expose_secret().len() + 1));
+    contents.extend_from_slice(token.expose_secret().as_bytes());
+    contents.push(b'\n');
+    crate::fs::write_atomic(path, &contents).map_err(|e| {
         Error::new(
             ErrorKind::KeyFileUnreadable,
             "cannot write the bearer token file",
         )
         .with_source(e)
         .with_path(path)
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    // tempfile creates the file with mode 0600.
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
-    file.write_all(token.expose_secret().as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.as_file().sync_all())
-        .map_err(io_error)?;
-    file.persist(path).map_err(|e| io_error(e.error))?;
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -18,8 +18,12 @@
 //! [`discover_bearer_token`] finds a token where grid tools look for one (WLCG Bearer Token
 //! Discovery).
 //!
-//! Two small modules serve every layer above: [`time`] (time arithmetic on outside numbers
-//! that saturates instead of panicking) and [`text`] (server text made safe to print).
+//! This crate is also the bottom home of what every layer shares: [`fs`] (private files and
+//! directories, atomic writes, locks across processes: the token store's and the Rucio
+//! cache's), [`time`] (time arithmetic on outside numbers that saturates instead of
+//! panicking), [`text`] (server text made safe to print), [`secret_serde`] (the few formats
+//! that must write a secret), and [`Diagnosis`] (what any layer's error means for the
+//! caller).
 //!
 //! Most applications want the facade crate `sciauth`, which combines these credentials with
 //! an HTTP transport (`sciauth-transport`) and self-refreshing OAuth tokens
@@ -76,6 +80,7 @@ mod diagnosis;
 mod discovery;
 mod error;
 mod fixed;
+pub mod fs;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

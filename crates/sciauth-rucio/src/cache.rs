@@ -20,11 +20,11 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sciauth_credentials::time::later;
-use sciauth_tokens::fs::{
+use sciauth_credentials::fs::{
     FileLock, TokenDir, check_private_file, check_token_dir, ensure_private_dir, read_owned_file,
     write_atomic,
 };
+use sciauth_credentials::time::later;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;

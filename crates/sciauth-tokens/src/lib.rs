@@ -116,7 +116,6 @@ mod backoff;
 mod client;
 mod client_auth;
 mod error;
-pub mod fs;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, StoreErrorKind};
-use crate::fs::{FileLock, check_private_file, ensure_private_dir, write_atomic};
 use crate::store::{
     GrantKey, LockedGrant, StoredGrant, TokenStore, check_locked_key, distinct_keys,
 };
+use sciauth_credentials::fs::{FileLock, check_private_file, ensure_private_dir, write_atomic};
 
 const FORMAT_VERSION: u32 = 1;
 

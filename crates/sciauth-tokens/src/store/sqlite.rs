@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::error::{Error, Result, StoreErrorKind};
-use crate::fs::{FileLock, check_private_file, ensure_private_dir};
 use crate::store::{GrantKey, LockedGrant, StoredGrant, TokenStore, check_locked_key};
+use sciauth_credentials::fs::{FileLock, check_private_file, ensure_private_dir};
 
 /// A token store in one SQLite database file, in WAL mode: for services and applications
 /// that keep many grants. Behind the cargo feature `sqlite` (SQLite is compiled in).

@@ -1,9 +1,11 @@
 //! Private files that many processes share safely: directories 0700, files 0600, writes that
 //! are atomic and durable, and an exclusive lock across processes.
 //!
-//! The token store's `FileStore` and the Rucio session cache (`sciauth-rucio`) both keep
-//! secrets in files that several processes read and rewrite at once; this is the one place
-//! that knows how. Unix only, like the permissions it enforces.
+//! The token store's `FileStore` (`sciauth-tokens`), the Rucio session cache
+//! (`sciauth-rucio`) and the WLCG bearer token file written here all keep secrets in files
+//! that several processes read and rewrite at once; this is the one place that knows how. It
+//! lives in the bottom crate so that every layer can use it without depending on another's
+//! domain. Unix only, like the permissions it enforces.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write as _};
