@@ -18,10 +18,8 @@
 //! `cargo run --release -p sciauth-cli --example bench_service -- [--sciauth PATH]
 //! [--seconds N] [--refresh-seconds N]`.
 
-#[path = "../../sciauth-tokens/tests/support/idp.rs"]
-mod idp;
-#[path = "../../sciauth-server/tests/support/postgres.rs"]
-mod postgres;
+use sciauth_test_support::idp;
+use sciauth_test_support::postgres;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

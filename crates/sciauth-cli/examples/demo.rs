@@ -11,8 +11,7 @@
 //! Run: `cargo xtask demo`, or `cargo run -p sciauth-cli --example demo -- [--sciauth PATH]`
 //! after building the binary (by default it is found next to this example's directory).
 
-#[path = "../../sciauth-tokens/tests/support/idp.rs"]
-mod idp;
+use sciauth_test_support::idp;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Output, Stdio};

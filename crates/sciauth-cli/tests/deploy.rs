@@ -3,8 +3,7 @@
 //! that accepts only exactly registered redirect URIs, WLCG path scopes, a token file kept
 //! fresh for a long job, `inspect`, `check`, and FTS-style `exchange`.
 
-#[path = "../../sciauth-tokens/tests/support/idp.rs"]
-mod idp;
+use sciauth_test_support::idp;
 mod support;
 
 use std::os::unix::fs::PermissionsExt as _;

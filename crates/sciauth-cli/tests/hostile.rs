@@ -3,8 +3,7 @@
 //! ends with a one-line error and the documented exit code, and neither a secret nor a
 //! control character reaches the terminal (stdout or stderr).
 
-#[path = "../../sciauth-tokens/tests/support/hostile.rs"]
-mod hostile;
+use sciauth_test_support::hostile;
 mod support;
 
 use std::process::Output;

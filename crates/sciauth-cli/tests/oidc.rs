@@ -1,8 +1,7 @@
 //! The `sciauth` binary against the real identity provider (`tests/idp`, oidc-provider): a
 //! whole session as a user has it, every refresh and exchange counted at the provider.
 
-#[path = "../../sciauth-tokens/tests/support/idp.rs"]
-mod idp;
+use sciauth_test_support::idp;
 mod support;
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -1,8 +1,7 @@
 //! The `sciauth` binary with a rucio profile, against the real Rucio server
 //! (`tests/peers/rucio`): the Rucio token, `rucio whoami`, `list`, `request`, `logout`.
 
-#[path = "../../sciauth-rucio/tests/support/mod.rs"]
-mod rucio;
+use sciauth_test_support::rucio;
 mod support;
 
 use std::os::unix::fs::PermissionsExt as _;

@@ -3,10 +3,8 @@
 //! `idpsecrets.json`: the server runs the authorization code flow, the test approves in a
 //! headless "browser", and sciauth polls for the token or takes the code the page shows.
 
-#[path = "../../sciauth-tokens/tests/support/idp.rs"]
-mod idp;
-#[path = "../../sciauth-rucio/tests/support/mod.rs"]
-mod rucio;
+use sciauth_test_support::idp;
+use sciauth_test_support::rucio;
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -7,10 +7,8 @@
 //! Nothing here asserts how long anything took: a test waits, up to a generous bound, for
 //! what the service must do.
 
-#[path = "../../sciauth-tokens/tests/support/idp.rs"]
-mod idp;
-#[path = "../../sciauth-server/tests/support/postgres.rs"]
-mod postgres;
+use sciauth_test_support::idp;
+use sciauth_test_support::postgres;
 mod support;
 
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,7 @@
 //! `sciauth serve --config FILE` and `sciauth token --service URL` against the real
 //! identity provider (`tests/idp`, oidc-provider), the service keeping tokens in memory.
 
-#[path = "../../sciauth-tokens/tests/support/idp.rs"]
-mod idp;
+use sciauth_test_support::idp;
 mod support;
 
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Token expiry against the real Rucio server: a token the server no longer accepts, and a
 //! token close to its expiry.
 
-mod support;
+use sciauth_test_support::rucio as support;
 
 use std::sync::Arc;
 use std::time::Duration;

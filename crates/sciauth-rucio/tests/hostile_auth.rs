@@ -1,7 +1,7 @@
 //! A fake Rucio auth host, for what no real Rucio server can be made to do: answers that try
 //! to make the client sign, send or keep what it must not.
 
-mod support;
+use sciauth_test_support::rucio as support;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

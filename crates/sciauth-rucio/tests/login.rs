@@ -1,7 +1,7 @@
 //! Every login method against the real Rucio server, the errors it answers with, failover,
 //! and `rucio.cfg` with the environment over it.
 
-mod support;
+use sciauth_test_support::rucio as support;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt as _;

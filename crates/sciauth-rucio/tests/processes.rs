@@ -3,7 +3,7 @@
 //! The processes are this test binary itself, run again with `--exact` on
 //! `child_process_logs_in` and the variables below; without them that test does nothing.
 
-mod support;
+use sciauth_test_support::rucio as support;
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};

@@ -7,10 +7,8 @@
 //! test only waits, up to a generous bound, for the server to do what it must; without the
 //! limits it never would, and the bound fails the test.
 
-#[path = "../../sciauth-tokens/tests/support/logs.rs"]
-mod logs;
-#[path = "support/pki.rs"]
-mod pki;
+use sciauth_test_support::logs;
+use sciauth_test_support::pki;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,8 +1,7 @@
 //! The service over TLS, callers named by their client certificate's subject DN, grants in
 //! SQLite (one instance needs no PostgreSQL).
 
-#[path = "support/pki.rs"]
-mod pki;
+use sciauth_test_support::pki;
 
 use pki::Pki;
 use rcgen::DnType;

@@ -1,10 +1,8 @@
 //! An issuer or token endpoint on plain `http://` to another host is warned about, once; the
 //! test provider on `http://127.0.0.1` is not. Its own binary: the log capture is global.
 
-#[path = "support/idp.rs"]
-mod idp;
-#[path = "support/logs.rs"]
-mod logs;
+use sciauth_test_support::idp;
+use sciauth_test_support::logs;
 
 use sciauth_tokens::sciauth_transport::Transport;
 use sciauth_tokens::url::Url;

@@ -9,9 +9,8 @@ use sciauth_tokens::{
 };
 use secrecy::ExposeSecret as _;
 
-#[path = "support/logs.rs"]
-mod logs;
 use logs::logs;
+use sciauth_test_support::logs;
 
 const SECRET_AT: &str = "at-secret-0123456789";
 const SECRET_RT: &str = "rt-secret-0123456789";

@@ -1,8 +1,7 @@
 //! `NativeClient` against the real identity provider (`tests/idp`, oidc-provider): device
 //! and browser logins driven headlessly, tokens loaded from the store, authorizers, logout.
 
-#[path = "support/idp.rs"]
-mod idp;
+use sciauth_test_support::idp;
 
 use sciauth_tokens::native::{Authorizer, LoginOptions, NativeClient};
 use sciauth_tokens::sciauth_credentials::Credential as _;

@@ -98,6 +98,5 @@ pub fn verify_with_pyjwt(expectations: &[Expect<'_>]) -> Vec<Value> {
     results
 }
 
-#[path = "ssh_agent.rs"]
-mod ssh_agent;
+use sciauth_test_support::ssh_agent;
 pub use ssh_agent::{Agent, pub_path};

@@ -2,12 +2,9 @@
 //! per test) and the real test identity provider (`tests/idp`, oidc-provider). Every call to
 //! the provider is counted there (`/__test/counts`), never in our code.
 
-#[path = "../../../sciauth-tokens/tests/support/idp.rs"]
-mod idp;
-#[path = "../../../sciauth-tokens/tests/support/logs.rs"]
-mod logs;
-#[path = "../support/postgres.rs"]
-mod postgres;
+use sciauth_test_support::idp;
+use sciauth_test_support::logs;
+use sciauth_test_support::postgres;
 
 mod authorization;
 mod client;

@@ -1,8 +1,7 @@
 //! Every grant against the real test identity provider (`tests/idp`, oidc-provider), started
 //! on 127.0.0.1 for each test. One module per grant.
 
-#[path = "../support/idp.rs"]
-mod idp;
+use sciauth_test_support::idp;
 
 mod access_token;
 mod client_credentials;

@@ -6,8 +6,7 @@
 //! One module per endpoint: `token` (token responses), `errors` (error bodies),
 //! `wire` (what breaks HTTP itself), `discovery`, `jwks`, `device`.
 
-#[path = "../support/hostile.rs"]
-mod hostile;
+use sciauth_test_support::hostile;
 
 mod device;
 mod discovery;

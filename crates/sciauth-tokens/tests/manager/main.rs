@@ -2,10 +2,8 @@
 //! oidc-provider). Every refresh is counted at the provider (`/__test/counts`), never in our
 //! code.
 
-#[path = "../support/idp.rs"]
-mod idp;
-#[path = "../support/logs.rs"]
-mod logs;
+use sciauth_test_support::idp;
+use sciauth_test_support::logs;
 
 mod concurrency;
 mod credential;

@@ -1,11 +1,5 @@
-//! Helpers for the integration tests: the real Rucio server (`tests/peers/rucio`), real
-//! `ssh-keygen` and a real `ssh-agent`.
-
-#![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(
-    unreachable_pub,
-    reason = "shared by test binaries, which are crate roots"
-)]
+//! The real Rucio server (`tests/peers/rucio`) as a peer of the tests, real `ssh-keygen`
+//! and a real `ssh-agent`, for the Rucio and CLI tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,9 +31,12 @@ fn venv() -> PathBuf {
 
 /// A real Rucio server on 127.0.0.1, stopped on drop (and by its watchdog when this test
 /// process ends, should drop never run).
+#[derive(Debug)]
 pub struct Peer {
     python: PathBuf,
+    /// The peer's directory (its configuration, keys and certificates).
     pub dir: tempfile::TempDir,
+    /// What `peer.py start` printed: URLs, accounts, files.
     pub info: Value,
 }
 
@@ -83,18 +80,22 @@ impl Peer {
         Self { python, dir, info }
     }
 
+    /// The API and auth URL.
     pub fn url(&self) -> &str {
         self.info["url"].as_str().unwrap()
     }
 
+    /// The URL that asks for a client certificate.
     pub fn x509_url(&self) -> &str {
         self.info["x509_url"].as_str().unwrap()
     }
 
+    /// A file the peer made, by its `info` field.
     pub fn path(&self, field: &str) -> PathBuf {
         PathBuf::from(self.info[field].as_str().unwrap())
     }
 
+    /// A text field of `info`.
     pub fn text(&self, field: &str) -> String {
         self.info[field].as_str().unwrap().to_owned()
     }
@@ -170,10 +171,7 @@ pub fn rsa_key(dir: &Path, name: &str, pem: bool) -> PathBuf {
     path
 }
 
-#[path = "../../../sciauth-credentials/tests/support/ssh_agent.rs"]
-mod ssh_agent;
-#[allow(unused_imports, reason = "not every test binary starts an agent")]
-pub use ssh_agent::{Agent, pub_path};
+pub use crate::ssh_agent::{Agent, pub_path};
 
 /// An address on 127.0.0.1 where nothing listens (bound, then released).
 pub fn refused_url() -> String {

@@ -1,11 +1,4 @@
-//! A real `ssh-agent` for tests, shared by the credentials and Rucio tests (the Rucio tests
-//! include this file with `#[path]`).
-
-#![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(
-    unreachable_pub,
-    reason = "shared by test binaries, which are crate roots"
-)]
+//! A real `ssh-agent` for tests, shared by the credentials and Rucio tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,12 +12,15 @@ pub fn pub_path(private: &Path) -> PathBuf {
 }
 
 /// A real `ssh-agent` on a socket in a temporary directory, killed on drop.
+#[derive(Debug)]
 pub struct Agent {
     child: Child,
+    /// The agent's socket (`SSH_AUTH_SOCK`).
     pub socket: PathBuf,
 }
 
 impl Agent {
+    /// Starts an agent with its socket in `dir`.
     pub fn start(dir: &Path) -> Self {
         let socket = dir.join("agent.sock");
         let child = Command::new("ssh-agent")
@@ -47,6 +43,7 @@ impl Agent {
         Self { child, socket }
     }
 
+    /// Adds the key file `key` (`ssh-add`).
     pub fn add(&self, key: &Path) {
         let status = Command::new("ssh-add")
             .arg("-q")

@@ -1,22 +1,7 @@
 //! The test identity provider (`tests/idp`, panva's oidc-provider) as a child process, and
 //! headless drivers for its login pages.
 //!
-//! Self-contained so that other crates' tests can use it too:
-//!
-//! ```text
-//! #[path = "../../sciauth-tokens/tests/support/idp.rs"]
-//! mod idp;
-//! ```
-//!
-//! It depends only on std, tokio (`process`, `io-util`, `macros`, `time`), serde_json and
-//! reqwest (as a dev-dependency, with `cookies` and `form`). Every address it touches is on
-//! 127.0.0.1.
-
-#![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(
-    unreachable_pub,
-    reason = "shared by test binaries, which are crate roots"
-)]
+//! Every address it touches is on 127.0.0.1.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -42,6 +27,7 @@ pub fn idp_dir() -> PathBuf {
 
 /// A running provider. Dropping it kills the process (and closing its stdin makes it exit
 /// even if this process dies without running drop).
+#[derive(Debug)]
 pub struct Idp {
     issuer: String,
     port: u16,
@@ -50,7 +36,7 @@ pub struct Idp {
     // Kept open: the provider exits when its stdin closes.
     stdin: Option<ChildStdin>,
     // Kept so the pipe stays open; the provider prints nothing after ISSUER=.
-    stdout: Option<BufReader<ChildStdout>>,
+    _stdout: Option<BufReader<ChildStdout>>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -140,7 +126,7 @@ impl Idp {
             env,
             child,
             stdin,
-            stdout: Some(stdout),
+            _stdout: Some(stdout),
             stderr,
         }
     }

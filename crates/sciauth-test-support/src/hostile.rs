@@ -11,8 +11,6 @@
 //! [`Recorder`] is a second listener that only records what reaches it: the target of the
 //! redirects a hostile provider sends.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -27,14 +25,20 @@ pub enum Reply {
     /// A well-formed HTTP/1.1 answer (`content-length` and `connection: close` added unless
     /// the headers name them).
     Http {
+        /// The status code.
         status: u16,
+        /// Header lines, as sent.
         headers: Vec<(String, String)>,
+        /// The body.
         body: Vec<u8>,
     },
     /// These bytes as they are, then the connection is closed.
     Raw(Vec<u8>),
     /// A 200 announcing a JSON body, then one byte every `every`, for ever.
-    Drip { every: Duration },
+    Drip {
+        /// The time between two bytes.
+        every: Duration,
+    },
     /// A 200 with all its headers, then nothing, for ever.
     HangAfterHeaders,
     /// No answer at all, for ever.
@@ -42,7 +46,10 @@ pub enum Reply {
     /// The connection reset (RST) as soon as the request has arrived.
     Reset,
     /// A chunked 200 whose chunks of `chunk` bytes never end.
-    EndlessChunks { chunk: usize },
+    EndlessChunks {
+        /// The size of each chunk.
+        chunk: usize,
+    },
 }
 
 impl Reply {
@@ -88,13 +95,15 @@ impl Reply {
 /// A request as it reached a listener.
 #[derive(Clone, Debug)]
 pub struct Recorded {
+    /// The request method.
     pub method: String,
+    /// The request target as sent.
     pub path: String,
     /// The whole request as text (head and body), for "did this secret get here".
     pub text: String,
 }
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Script {
     /// Answers used once each, in order, before `always`.
     once: HashMap<String, VecDeque<Reply>>,
@@ -102,6 +111,7 @@ struct Script {
 }
 
 /// The hostile provider.
+#[derive(Debug)]
 pub struct HostileIdp {
     addr: SocketAddr,
     script: Arc<Mutex<Script>>,
@@ -206,6 +216,7 @@ impl Drop for HostileIdp {
 }
 
 /// A listener that answers 200 `{}` to anything and records what reached it.
+#[derive(Debug)]
 pub struct Recorder {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
@@ -213,6 +224,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// Starts a recorder on 127.0.0.1 and a free port.
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,11 +1,5 @@
 //! A test CA (rcgen) issuing server and client certificates, for the TLS listener's tests.
 
-#![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(
-    unreachable_pub,
-    reason = "shared by test binaries, which are crate roots"
-)]
-
 use std::path::Path;
 
 use rcgen::{
@@ -13,12 +7,22 @@ use rcgen::{
     Issuer, KeyPair,
 };
 
+/// A test CA.
+#[derive(Debug)]
 pub struct Pki {
+    /// The CA's certificate, PEM, for the side that verifies.
     pub ca_pem: String,
     issuer: Issuer<'static, KeyPair>,
 }
 
+impl Default for Pki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Pki {
+    /// A new CA.
     pub fn new() -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

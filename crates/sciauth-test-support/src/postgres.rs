@@ -8,12 +8,6 @@
 //! closes (this process exits, however it exits), the shell stops PostgreSQL and removes the
 //! directory. So no cluster outlives its test binary.
 
-#![allow(dead_code, reason = "each test binary uses a different subset")]
-#![allow(
-    unreachable_pub,
-    reason = "shared by test binaries, which are crate roots"
-)]
-
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -25,6 +19,7 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The running cluster of this test binary (or of one test: [`Cluster::dedicated`]).
+#[derive(Debug)]
 pub struct Cluster {
     socket_dir: PathBuf,
     /// 127.0.0.1's port, when the cluster also listens on TCP.

@@ -1,13 +1,13 @@
 //! Everything `tracing` logs in a test binary, at every level, for tests that look for
 //! warnings or make sure no secret is logged. The subscriber is global because stores and
 //! managers log from blocking threads and spawned tasks, which a per-thread subscriber would
-//! miss. Shared by the tokens and server tests (included with `#[path]`).
+//! miss.
 
 use std::io;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// The captured log text so far (installs the capturing subscriber on first use).
-pub(crate) fn logs() -> Arc<Mutex<Vec<u8>>> {
+pub fn logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let logs = Arc::new(Mutex::new(Vec::new()));
