@@ -30,6 +30,7 @@ pub(crate) fn run(runs: u32) -> Result<(), String> {
     result
 }
 
+// tidy: long, one benchmark script, step after step
 fn bench(root: &Path, venv: &Path, home: &Path, runs: u32) -> Result<(), String> {
     let run_dir = home.join("peer");
     let peer = root.join("tests/peers/rucio/peer.py");

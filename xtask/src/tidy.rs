@@ -279,6 +279,9 @@ fn sources(root: &Path, problems: &mut Vec<String>) {
         if let Some(problem) = unchecked_time_arithmetic(&shown, &text) {
             problems.push(problem);
         }
+        if is_production(&shown) || shown.starts_with("xtask/src/") {
+            problems.extend(too_long(&shown, &text));
+        }
         if shown.starts_with("crates/") && shown.ends_with("src/lib.rs") && !text.starts_with("//!")
         {
             problems.push(format!(
@@ -297,11 +300,7 @@ fn sources(root: &Path, problems: &mut Vec<String>) {
 /// patterns are the spellings such sums take in this workspace: `UNIX_EPOCH + ..`,
 /// `now + ..`, `now() + ..`, `.._at + ..`, `.. + Duration::..`.
 fn unchecked_time_arithmetic(shown: &str, text: &str) -> Option<String> {
-    let production = shown.starts_with("crates/")
-        && shown.contains("/src/")
-        && !shown.starts_with("crates/sciauth-test-support/")
-        && !shown.ends_with("/tests.rs")
-        && !shown.ends_with("sciauth-credentials/src/time.rs");
+    let production = is_production(shown) && !shown.ends_with("sciauth-credentials/src/time.rs");
     if !production {
         return None;
     }
@@ -332,6 +331,104 @@ fn unchecked_time_arithmetic(shown: &str, text: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Whether `shown` (a path from the workspace root) is production code: a crate's `src/`,
+/// not a unit test file (`tests.rs`) and not the test-support crate. Only the part before a
+/// `#[cfg(test)]` module counts.
+fn is_production(shown: &str) -> bool {
+    shown.starts_with("crates/")
+        && shown.contains("/src/")
+        && !shown.starts_with("crates/sciauth-test-support/")
+        && !shown.ends_with("/tests.rs")
+}
+
+/// A source file longer than this (its production part) holds more than one concern.
+const MAX_FILE_LINES: usize = 800;
+
+/// A function longer than this does more than one thing.
+const MAX_FUNCTION_LINES: usize = 80;
+
+/// What excuses a long file (anywhere in it) or function (in the comments and attributes
+/// right above it), followed by the reason: `// tidy: long, a table of every key`.
+const LONG_ALLOWED: &str = "// tidy: long, ";
+
+/// Files over [`MAX_FILE_LINES`] and functions over [`MAX_FUNCTION_LINES`] (production code
+/// up to its `#[cfg(test)]` module) that do not say why they are allowed to be. Functions are
+/// found the way rustfmt lays them out: a line `fn name` (with any qualifiers), its body
+/// ending at the first line that is its indentation and `}`.
+fn too_long(shown: &str, text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|line| !line.trim_start().starts_with("#[cfg(test)]"))
+        .collect();
+    let excused = |line: &str| {
+        line.trim_start()
+            .strip_prefix(LONG_ALLOWED)
+            .is_some_and(|why| !why.trim().is_empty())
+    };
+    let mut problems = Vec::new();
+    if lines.len() > MAX_FILE_LINES && !lines.iter().any(|line| excused(line)) {
+        problems.push(format!(
+            "{shown}: {} lines, over {MAX_FILE_LINES}: split it by concern, or say why it stays \
+             whole with a `{LONG_ALLOWED}<why>` comment",
+            lines.len()
+        ));
+    }
+    for (start, line) in lines.iter().enumerate() {
+        let Some(indent) = function_indent(line) else {
+            continue;
+        };
+        let Some(body) = lines[start..]
+            .iter()
+            .position(|l| l.ends_with('{') || l.ends_with(';'))
+            .map(|i| start + i)
+            .filter(|&i| lines[i].ends_with('{'))
+        else {
+            continue;
+        };
+        let closing = format!("{indent}}}");
+        let Some(end) = lines[body..].iter().position(|l| *l == closing) else {
+            continue;
+        };
+        let length = body + end - start + 1;
+        let above = lines[..start].iter().rev().take_while(|l| {
+            let l = l.trim_start();
+            l.starts_with("//")
+                || l.starts_with("#[")
+                || l.starts_with(')')
+                || l.starts_with("    ")
+        });
+        if length > MAX_FUNCTION_LINES && !above.clone().any(|l| excused(l)) {
+            problems.push(format!(
+                "{shown}:{}: a function of {length} lines, over {MAX_FUNCTION_LINES}: split it \
+                 into steps, or say why it stays whole with a `{LONG_ALLOWED}<why>` comment \
+                 above it",
+                start + 1
+            ));
+        }
+    }
+    problems
+}
+
+/// The indentation of `line` if it starts a function (`pub(crate) async fn name...`).
+fn function_indent(line: &str) -> Option<&str> {
+    let code = line.trim_start();
+    let indent = &line[..line.len() - code.len()];
+    let mut rest = code;
+    for qualifier in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "const ",
+        "async ",
+        "unsafe ",
+    ] {
+        rest = rest.strip_prefix(qualifier).unwrap_or(rest);
+    }
+    let name = rest.strip_prefix("fn ")?;
+    name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+        .then_some(indent)
 }
 
 fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -384,6 +481,40 @@ mod tests {
             unchecked_time_arithmetic("crates/sciauth-tokens/tests/x.rs", a_test_file),
             None
         );
+    }
+
+    #[test]
+    fn long_files_and_functions_need_a_reason() {
+        let file = "crates/sciauth-tokens/src/client.rs";
+        let body = "        step();\n".repeat(80);
+        let long = format!(
+            "fn short() {{\n}}\n\n    pub(crate) async fn long(\n        a: u8,\n    ) {{\n{body}    }}\n"
+        );
+        let problems = too_long(file, &long);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("client.rs:4: a function of 84 lines"),
+            "{problems:?}"
+        );
+        let excused = format!(
+            "    /// Docs.\n    // tidy: long, one table\n    #[inline]\n{}",
+            &long[16..]
+        );
+        assert_eq!(too_long(file, &excused), Vec::<String>::new());
+        // The reason may not be empty, and a test module does not count.
+        let no_reason = format!("    // tidy: long, \n{}", &long[16..]);
+        assert_eq!(too_long(file, &no_reason).len(), 1);
+        let in_tests = format!("#[cfg(test)]\nmod tests {{\n{long}}}\n");
+        assert_eq!(too_long(file, &in_tests), Vec::<String>::new());
+
+        let big = "const A: u8 = 1;\n".repeat(801);
+        let problems = too_long(file, &big);
+        assert!(
+            problems.len() == 1 && problems[0].contains("801 lines"),
+            "{problems:?}"
+        );
+        let excused = format!("// tidy: long, the table of every code\n{big}");
+        assert_eq!(too_long(file, &excused), Vec::<String>::new());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! does Rucio's SSH challenge login (a later layer), so every caller gets the same formats
 //! and the same errors.
 
+// tidy: long, the one place that reads private key material: every format (OpenSSH, PKCS#1, SEC1, PKCS#8, encrypted or not) and its errors
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -277,6 +279,7 @@ impl fmt::Debug for PrivateKey {
     }
 }
 
+// tidy: long, one format read step by step (decrypt, key type, key size), each failure with its own error
 fn from_openssh(text: &str, passphrase: Option<&str>) -> Result<PrivateKey> {
     let mut key = match ssh_key::PrivateKey::from_openssh(text) {
         Ok(key) => key,
@@ -373,6 +376,7 @@ fn from_openssh(text: &str, passphrase: Option<&str>) -> Result<PrivateKey> {
 /// 0.6 insists on the full curve width, so it rejects about half of all P-521 keys and 1 in
 /// 256 P-256/P-384 keys (fixed upstream only in ssh-key 0.7, RustCrypto/SSH#356). Returns
 /// `None` for anything but an ECDSA key, so the caller reports its own error.
+// tidy: long, a parser of the OpenSSH ECDSA wire format, field by field, whole until ssh-key 0.7 makes it unnecessary
 fn openssh_ecdsa_fallback(
     text: &str,
     passphrase: Option<&str>,

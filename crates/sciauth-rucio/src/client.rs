@@ -1,6 +1,8 @@
 //! [`RucioClient`] and its builder: the Rucio client's configuration, a session, and the
 //! authenticated transport.
 
+// tidy: long, the client and its builder, whose precedence rules (explicit > environment > rucio.cfg) read best in one place
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -479,6 +481,7 @@ impl RucioClientBuilder {
     }
 
     /// Everything but the transports: hosts, account, VO, login method, cache.
+    // tidy: long, every setting's precedence (explicit > environment > rucio.cfg), one after another
     fn prepare(self) -> Result<Prepared> {
         let env = self.env.unwrap_or_else(Environment::from_process);
         let config = self.config;
@@ -618,6 +621,7 @@ impl RucioClientBuilder {
     ///
     /// Fails with [`ErrorKind::Config`] for a missing host or auth type or an unusable
     /// file, and [`ErrorKind::Credential`] for an unusable SSH key.
+    // tidy: long, the two transports and the session, each made from the prepared settings
     pub fn build(self) -> Result<RucioClient> {
         let Prepared {
             rucio_hosts,
@@ -803,6 +807,7 @@ fn oidc_settings(config: &RucioConfig, prompt: Option<Arc<dyn OidcPrompt>>) -> R
 }
 
 /// The login method `rucio.cfg` and the environment describe.
+// tidy: long, one match over rucio.cfg's auth types, each with the keys it needs
 fn method_from_config(
     config: &RucioConfig,
     env: &Environment,

@@ -1,5 +1,7 @@
 //! [`AuthMethod`]: how a session logs in, and the login requests themselves.
 
+// tidy: long, every Rucio login method (userpass, ssh, x509, x509 proxy, oidc) and its answer: one protocol, one file
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

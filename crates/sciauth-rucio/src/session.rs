@@ -187,6 +187,7 @@ impl RucioSession {
     /// token the server refused: it is not taken from the cache again, and the login goes
     /// over new connections (a reused TLS session can lose the client DN, rucio#433).
     /// Call with `login_lock` held.
+    // tidy: long, the login under the lock (cache, shared token file, login, write-back) in the one order that keeps one login per key
     async fn obtain(&self, rejected: Option<&SessionToken>) -> Result<SessionToken> {
         let inner = &*self.inner;
         if let Some(rejected) = rejected

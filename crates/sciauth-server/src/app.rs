@@ -22,8 +22,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::postgres::PostgresStore;
-use crate::server::tls_acceptor;
 use crate::service::TokenService;
+use crate::tls::tls_acceptor;
 
 /// How long one readiness check (the store, one provider's discovery) may take.
 const READINESS_CHECK_TIMEOUT: Duration = Duration::from_secs(5);

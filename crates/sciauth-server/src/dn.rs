@@ -86,6 +86,7 @@ pub(crate) fn subject_of_certificate(der: &[u8]) -> Option<String> {
 
 /// A DN as configured (`users.<name>.dns`), read with the escapes above and written back in
 /// canonical form; an error says what is wrong with it.
+// tidy: long, one parser of the escaped DN syntax, whose states read best in one loop
 pub(crate) fn canonical(configured: &str) -> Result<String, String> {
     let Some(rest) = configured.strip_prefix('/') else {
         return Err("a DN in slash form starts with / (like /C=CH/O=CERN/CN=alice)".to_owned());

@@ -75,3 +75,4 @@ mod postgres;
 mod purge;
 mod server;
 mod service;
+mod tls;

@@ -99,6 +99,7 @@ impl fmt::Debug for Metrics {
 }
 
 impl Metrics {
+    // tidy: long, registers every metric with its help text, one after another
     pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("sciauth");
         let requests = Family::<RequestLabels, Counter>::default();

@@ -31,6 +31,7 @@ pub struct Error {
     inner: Box<Inner>,
 }
 
+#[derive(Debug)]
 struct Inner {
     kind: ErrorKind,
     message: String,
@@ -117,16 +118,7 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut d = f.debug_struct("Error");
-        d.field("kind", &self.inner.kind)
-            .field("message", &self.inner.message);
-        if let Some(code) = &self.inner.code {
-            d.field("code", code);
-        }
-        if let Some(status) = self.inner.status {
-            d.field("status", &status);
-        }
-        d.finish()
+        self.inner.fmt(f)
     }
 }
 

@@ -244,24 +244,32 @@ pub(crate) fn is_certificate_file_name(path: &Path) -> bool {
     false
 }
 
-/// The certificate chain in a client certificate file, leaf first.
-fn load_client_chain(cert_path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let cert = read_file(cert_path, "client certificate file")?;
-    let chain = pem_certificates(&cert).map_err(|why| {
+/// The file at `path` (a `what`) and the certificate chain in it, leaf first; `empty` says
+/// what to do when it holds none.
+fn load_chain(
+    path: &Path,
+    what: &str,
+    empty: &str,
+) -> Result<(Zeroizing<Vec<u8>>, Vec<CertificateDer<'static>>)> {
+    let pem = read_file(path, what)?;
+    let chain = pem_certificates(&pem).map_err(|why| {
         Error::new(
             ErrorKind::Builder,
-            format!("client certificate file {}: {why}", cert_path.display()),
+            format!("{what} {}: {why}", path.display()),
         )
     })?;
     if chain.is_empty() {
         return Err(Error::new(
             ErrorKind::Builder,
-            format!(
-                "client certificate file {} holds no PEM certificate",
-                cert_path.display()
-            ),
+            format!("{what} {} holds no {empty}", path.display()),
         ));
     }
+    Ok((pem, chain))
+}
+
+/// The certificate chain in a client certificate file, leaf first.
+fn load_client_chain(cert_path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let (_, chain) = load_chain(cert_path, "client certificate file", "PEM certificate")?;
     Ok(chain)
 }
 
@@ -283,23 +291,11 @@ fn load_cert_with_key(cert_path: &Path, key: &KeyDer) -> Result<ClientIdentity> 
 }
 
 fn load_proxy(path: &Path) -> Result<ClientIdentity> {
-    let pem = read_file(path, "X.509 proxy file")?;
-    let certs = pem_certificates(&pem).map_err(|why| {
-        Error::new(
-            ErrorKind::Builder,
-            format!("X.509 proxy file {}: {why}", path.display()),
-        )
-    })?;
-    if certs.is_empty() {
-        return Err(Error::new(
-            ErrorKind::Builder,
-            format!(
-                "X.509 proxy file {} holds no certificate; make a proxy with voms-proxy-init \
-                 or grid-proxy-init",
-                path.display()
-            ),
-        ));
-    }
+    let (pem, certs) = load_chain(
+        path,
+        "X.509 proxy file",
+        "certificate; make a proxy with voms-proxy-init or grid-proxy-init",
+    )?;
     check_private_key(&pem, path)?;
     client_identity(certs, &pem, path)
 }

@@ -111,6 +111,7 @@ pub(crate) async fn run(context: &Context, args: CheckArgs) -> CliResult {
     Ok(())
 }
 
+// tidy: long, the provider checks in the order they are reported, one line each
 async fn check_provider(
     report: &mut Report,
     name: &str,

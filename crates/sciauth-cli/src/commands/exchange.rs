@@ -17,6 +17,7 @@ use crate::context::{Context, native_client, split_scopes, token_request};
 use crate::failure::{CliResult, Exit, Failure};
 use crate::output::unix;
 
+// tidy: long, one command from its options to its output, read top to bottom
 pub(crate) async fn run(context: &Context, args: ExchangeArgs) -> CliResult {
     let (name, profile, client) =
         context.oidc_target("token exchange needs an oidc profile; this is a Rucio profile")?;

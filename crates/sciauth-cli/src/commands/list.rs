@@ -84,6 +84,7 @@ fn kind(profile: &Profile) -> &'static str {
     }
 }
 
+// tidy: long, the table's columns, each measured and padded in turn
 fn print_table(rows: &[serde_json::Value]) {
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),

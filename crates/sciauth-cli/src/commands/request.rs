@@ -16,6 +16,7 @@ use crate::cli::RequestArgs;
 use crate::context::{Context, Target, token_request};
 use crate::failure::{CliResult, Exit, Failure};
 
+// tidy: long, one command from its options to its output, read top to bottom
 pub(crate) async fn run(context: &Context, args: RequestArgs) -> CliResult {
     let (method, url) = match &args.url {
         Some(url) => {

@@ -304,6 +304,7 @@ fn print_token(
 }
 
 /// `sciauth rucio request [METHOD] PATH`.
+// tidy: long, one command from its options to its output, read top to bottom
 async fn request(
     client: &RucioClient,
     method_or_path: String,
@@ -546,6 +547,7 @@ pub(crate) fn profile_client(
 
 /// A rucio profile's configuration (its rucio.cfg, else the one the Rucio client finds, with
 /// the profile's keys over it) and the builder settings it implies.
+// tidy: long, every key of a rucio profile laid over rucio.cfg, one after another
 fn profile_builder(
     config: &Config,
     name: &str,

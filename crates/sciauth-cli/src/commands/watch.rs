@@ -34,6 +34,7 @@ const MIN_RENEWAL_INTERVAL: Duration = Duration::from_secs(5);
 /// machine that was suspended renews on waking instead of after the time it slept.
 const CLOCK_CHECK: Duration = Duration::from_secs(30);
 
+// tidy: long, the renewal loop with its outage backoff and wall-clock checks in one place
 pub(crate) async fn run(context: &Context, args: TokenArgs) -> CliResult {
     let (name, profile, client) = context.oidc_target(
         "--watch keeps a WLCG bearer token fresh, which needs an oidc profile; a Rucio \
