@@ -4,7 +4,7 @@
 //!
 //! This crate sits above the facade `sciauth` and below the CLI, whose `sciauth serve
 //! --config FILE` runs it. Clients talk to it with `sciauth_service_api::TokenServiceClient`; the
-//! request and answer types live in `sciauth_tokens::service`.
+//! request and answer types, and its error codes, live in `sciauth-service-api`.
 //!
 //! | DIRAC method | route | who may |
 //! |---|---|---|
