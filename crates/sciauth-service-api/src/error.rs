@@ -91,25 +91,6 @@ impl From<sciauth_transport::Error> for Error {
     }
 }
 
-/// [`needs_login`](Error::needs_login): `no_saved_tokens`, `tokens_expired`,
-/// `scopes_mismatch`; [`is_refused`](Error::is_refused): the service answered 401 or 403.
-impl Diagnose for Error {
-    fn diagnosis(&self) -> Diagnosis {
-        if let Some(transport) = &self.inner.transport {
-            return transport.diagnosis();
-        }
-        let status = self.inner.status;
-        let class = match &self.inner.code {
-            Some(code) if code.needs_login() => Class::NeedsLogin,
-            Some(ErrorCode::Unauthenticated | ErrorCode::Forbidden) => Class::Refused,
-            _ => Class::Other,
-        };
-        Diagnosis::new(class).with_status(status)
-    }
-}
-
-sciauth_credentials::diagnosis_predicates!(Error);
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.inner.message)
@@ -131,3 +112,22 @@ impl StdError for Error {
         }
     }
 }
+
+/// [`needs_login`](Error::needs_login): `no_saved_tokens`, `tokens_expired`,
+/// `scopes_mismatch`; [`is_refused`](Error::is_refused): the service answered 401 or 403.
+impl Diagnose for Error {
+    fn diagnosis(&self) -> Diagnosis {
+        if let Some(transport) = &self.inner.transport {
+            return transport.diagnosis();
+        }
+        let status = self.inner.status;
+        let class = match &self.inner.code {
+            Some(code) if code.needs_login() => Class::NeedsLogin,
+            Some(ErrorCode::Unauthenticated | ErrorCode::Forbidden) => Class::Refused,
+            _ => Class::Other,
+        };
+        Diagnosis::new(class).with_status(status)
+    }
+}
+
+sciauth_credentials::diagnosis_predicates!(Error);

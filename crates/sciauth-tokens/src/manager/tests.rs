@@ -25,17 +25,22 @@ fn refresh_ahead_is_the_larger_of_a_minute_and_a_tenth_jittered_at_most_half() {
 
 const NOW: u64 = 1_700_000_000;
 
-/// A manager on a memory store holding `grant` (JSON), for a client no request reaches.
-async fn offline_manager(grant: serde_json::Value) -> TokenManager {
-    let clock = Arc::new(ManualClock::at_unix(NOW));
+/// An issuer no request reaches (its token endpoint is on a name that does not resolve),
+/// judging time by `clock`.
+async fn offline_issuer(clock: Arc<ManualClock>) -> Issuer {
     let url = "https://idp.example.test";
     let metadata = ProviderMetadata::new(url, url::Url::parse(&format!("{url}/token")).unwrap());
-    let issuer = Issuer::builder(url)
+    Issuer::builder(url)
         .metadata(metadata)
         .clock(clock)
         .build()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A manager on a memory store holding `grant` (JSON), for a client no request reaches.
+async fn offline_manager(grant: serde_json::Value) -> TokenManager {
+    let issuer = offline_issuer(Arc::new(ManualClock::at_unix(NOW))).await;
     let store = MemoryStore::new();
     let grant: StoredGrant = serde_json::from_value(grant).unwrap();
     store.put(&grant).await.unwrap();
@@ -223,18 +228,10 @@ impl ManagerObserver for Counting {
 
 #[tokio::test]
 async fn the_observer_is_told_of_hits_and_misses() {
-    let clock = Arc::new(ManualClock::at_unix(NOW));
-    let url = "https://idp.example.test";
-    let metadata = ProviderMetadata::new(url, url::Url::parse(&format!("{url}/token")).unwrap());
-    let issuer = Issuer::builder(url)
-        .metadata(metadata)
-        .clock(clock)
-        .build()
-        .await
-        .unwrap();
+    let issuer = offline_issuer(Arc::new(ManualClock::at_unix(NOW))).await;
     let store = MemoryStore::new();
     let grant: StoredGrant = serde_json::from_value(serde_json::json!({
-        "version": 1, "issuer": url, "client_id": "native-app", "account": "alice",
+        "version": 1, "issuer": "https://idp.example.test", "client_id": "native-app", "account": "alice",
         "updated_at": NOW, "access_tokens": [access_token(None, NOW + 500)],
     }))
     .unwrap();
