@@ -2,7 +2,7 @@
 //! or JSON, or the WLCG discovery file; durations for people.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use sciauth::credentials::secrecy::{ExposeSecret as _, SecretString};
 use sciauth::{BearerTokenDiscovery, write_bearer_token_file};
@@ -71,9 +71,7 @@ pub(crate) fn destination(json: bool, discovery: bool) -> CliResult<Destination>
     }
 }
 
-pub(crate) fn unix(at: SystemTime) -> u64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+pub(crate) use sciauth::credentials::time::unix_seconds as unix;
 
 /// "valid for 9m 58s", "expired", "expiry unknown".
 pub(crate) fn validity(expires_at: Option<SystemTime>) -> String {

@@ -47,6 +47,12 @@ pub fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Whole seconds since the Unix epoch as the signed number databases keep (SQLite,
+/// PostgreSQL `bigint`): [`unix_seconds`], at most `i64::MAX`.
+pub fn unix_seconds_i64(time: SystemTime) -> i64 {
+    i64::try_from(unix_seconds(time)).unwrap_or(i64::MAX)
+}
+
 /// `time + by`, at most [`far_future`] (and never a panic).
 pub fn later(time: SystemTime, by: Duration) -> SystemTime {
     let end = far_future();

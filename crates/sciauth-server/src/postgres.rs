@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
+use sciauth_credentials::time::unix_seconds_i64 as unix;
 use sciauth_tokens::{
     Error as TokensError, GrantKey, LockedGrant, Result as TokensResult, StoreErrorKind,
     StoredGrant, TokenStore,
@@ -233,11 +234,6 @@ fn backend(error: tokio_postgres::Error) -> TokensError {
         format!("the PostgreSQL token store failed: {error}"),
     )
     .with_source(error)
-}
-
-fn unix(time: SystemTime) -> i64 {
-    let seconds = sciauth_credentials::time::unix_seconds(time);
-    i64::try_from(seconds).unwrap_or(i64::MAX)
 }
 
 fn parse(key: &GrantKey, json: &str) -> TokensResult<StoredGrant> {

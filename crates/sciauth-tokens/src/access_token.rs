@@ -1,7 +1,7 @@
 //! Validation of JWT access tokens (RFC 9068) by a resource server: a service that accepts
 //! bearer tokens from its callers checks them against the issuer's JWKS.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use jsonwebtoken::Validation;
 use serde::{Deserialize, Deserializer};
@@ -196,7 +196,7 @@ fn check_claims(
             claims.aud
         )));
     }
-    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = sciauth_credentials::time::unix_seconds(now);
     let leeway = LEEWAY.as_secs();
     if now >= claims.exp.saturating_add(leeway) {
         return Err(invalid(format!(
@@ -220,6 +220,7 @@ fn check_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn only_access_token_types_pass() {

@@ -1,6 +1,6 @@
 //! OpenID Connect ID token validation (OIDC Core 3.1.3.7).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -147,10 +147,7 @@ pub(crate) async fn validate(
         }
         _ => {}
     }
-    let now = expect
-        .now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = sciauth_credentials::time::unix_seconds(expect.now);
     let leeway = expect.leeway.as_secs();
     if now >= claims.exp.saturating_add(leeway) {
         return Err(invalid(format!(

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use crate::error::{Error, Result, StoreErrorKind};
 use crate::store::{GrantKey, LockedGrant, StoredGrant, TokenStore, check_locked_key};
 use sciauth_credentials::fs::{FileLock, check_private_file, ensure_private_dir};
+use sciauth_credentials::time::unix_seconds_i64 as unix;
 
 /// A token store in one SQLite database file, in WAL mode: for services and applications
 /// that keep many grants. Behind the cargo feature `sqlite` (SQLite is compiled in).
@@ -155,10 +156,6 @@ fn backend(path: &Path, error: rusqlite::Error) -> Error {
     )
     .with_path(path)
     .with_source(error)
-}
-
-fn unix(time: std::time::SystemTime) -> i64 {
-    i64::try_from(sciauth_credentials::time::unix_seconds(time)).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn parse(path: &Path, key: &GrantKey, json: &str) -> Result<StoredGrant> {
