@@ -71,7 +71,7 @@ impl ClientConfig {
     /// grant first needs it (see [lazy clients](Self#lazy-clients)). The client `build`
     /// returns must be that client at that issuer (spelled the same way), or the grant fails
     /// with [`ErrorKind::InvalidInput`]. The manager's clock is then the system clock unless
-    /// [`TokenManagerBuilder::clock`] says otherwise.
+    /// [`TokenManagerBuilder::clock`](crate::TokenManagerBuilder::clock) says otherwise.
     pub fn lazy<F, Fut>(issuer: impl Into<String>, client_id: impl Into<String>, build: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
