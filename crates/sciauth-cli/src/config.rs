@@ -37,6 +37,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use sciauth::credentials::fs::{MAX_NAMED_FILE, MAX_SECRET_FILE, read_limited_text};
 use sciauth::credentials::secrecy::SecretString;
 use sciauth::credentials::text::{line_column, printable, serde_message};
 use sciauth::tokens::{Algorithm, ClientAuth, PrivateKeyJwt};
@@ -222,7 +223,7 @@ impl Config {
                 None => return Ok(None),
             },
         };
-        let text = match std::fs::read_to_string(&path) {
+        let text = match read_limited_text(&path, MAX_NAMED_FILE) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
                 return Ok(None);
@@ -644,7 +645,7 @@ impl SecretSource {
     fn read(&self, profile: &str, key: &str) -> Result<SecretString, String> {
         match self {
             Self::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
+                let text = read_limited_text(path, MAX_SECRET_FILE).map_err(|e| {
                     format!(
                         "profile {profile}: cannot read {key}_file {}: {e}",
                         path.display()
@@ -945,6 +946,25 @@ mod tests {
         // A missing file is found when the plan is made, not before.
         let error = plan("c").make().unwrap_err();
         assert!(error.to_string().contains("missing"), "{error}");
+    }
+
+    #[test]
+    fn an_endless_secret_file_is_cut_off_at_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::parse(
+            "[profiles.z]\nissuer = \"https://i\"\nclient_id = \"c\"\nclient_secret_file = \"/dev/zero\"\n",
+            dir.path().join("config.toml"),
+        )
+        .unwrap();
+        let (_, Profile::Oidc(profile)) = config.select(Some("z")).unwrap() else {
+            unreachable!("oidc")
+        };
+        let plan = profile.client_auth_plan(&config, "z").unwrap().unwrap();
+        let error = plan.make().unwrap_err();
+        assert!(
+            error.to_string().contains("longer than the 65536 bytes"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl KeySelector {
     /// Selects the key in a public key file (`id_ed25519.pub`).
     pub fn public_key_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::fs::read_limited_text(path, crate::fs::MAX_NAMED_FILE).map_err(|e| {
             let kind = if e.kind() == std::io::ErrorKind::NotFound {
                 ErrorKind::KeyFileNotFound
             } else {

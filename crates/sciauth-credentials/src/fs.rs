@@ -367,6 +367,56 @@ pub fn read_owned_file(
     Ok(Some(bytes))
 }
 
+/// The most a file the user names (a configuration, a key, a certificate, a secret) may
+/// hold: far more than any of them needs, far less than what exhausts memory.
+pub const MAX_NAMED_FILE: u64 = 4 * 1024 * 1024;
+
+/// The most a secret file (a client secret, a password) may hold.
+pub const MAX_SECRET_FILE: u64 = 64 * 1024;
+
+/// Reads a file the user named (a configuration, a key, a certificate, a secret file) with
+/// a cap: at most `max_len` bytes, else an error of kind
+/// [`InvalidData`](io::ErrorKind::InvalidData) that names the path and the cap, never the
+/// contents. A path such as `/dev/zero`, or a file that grows while it is read, cannot
+/// exhaust memory. Links are followed and pipes read (`/dev/fd/3`, `<(pass show ...)`): the
+/// user chose the path. The bytes are wiped when dropped, since they may be a secret.
+pub fn read_limited(path: &Path, max_len: u64) -> io::Result<zeroize::Zeroizing<Vec<u8>>> {
+    use std::io::Read as _;
+    let file = File::open(path)?;
+    let mut bytes = zeroize::Zeroizing::new(Vec::new());
+    // One byte more than allowed, to tell a file of exactly `max_len` from a longer one.
+    file.take(max_len.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is longer than the {max_len} bytes such a file may hold",
+                path.display()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// [`read_limited`] for text: the same cap, and an error of kind
+/// [`InvalidData`](io::ErrorKind::InvalidData) when the file is not UTF-8.
+pub fn read_limited_text(path: &Path, max_len: u64) -> io::Result<zeroize::Zeroizing<String>> {
+    let mut bytes = read_limited(path, max_len)?;
+    match String::from_utf8(std::mem::take(&mut *bytes)) {
+        Ok(text) => Ok(zeroize::Zeroizing::new(text)),
+        Err(e) => {
+            // Wipe what was read before refusing it.
+            let mut rejected = e.into_bytes();
+            zeroize::Zeroize::zeroize(&mut rejected);
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} is not UTF-8 text", path.display()),
+            ))
+        }
+    }
+}
+
 /// The flags `read_owned_file` opens with, and the error a link gives, as the OS numbers them.
 mod libc_flags {
     #[allow(clippy::cast_possible_wrap, reason = "small flag bits")]
@@ -432,6 +482,28 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_named_file_is_read_up_to_its_cap_and_no_further() {
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("secret");
+        std::fs::write(&file, b"12345678").unwrap();
+        assert_eq!(&read_limited(&file, 8).unwrap()[..], b"12345678");
+        let error = read_limited(&file, 7).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            error.to_string().contains("longer than the 7 bytes"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("1234"), "{error}");
+        // An endless device is cut off at the cap instead of exhausting memory.
+        let error = read_limited(Path::new("/dev/zero"), 1024).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(&*read_limited_text(&file, 8).unwrap(), "12345678");
+        std::fs::write(&file, b"\xff\xfe").unwrap();
+        let error = read_limited_text(&file, 8).unwrap_err();
+        assert!(error.to_string().contains("not UTF-8"), "{error}");
     }
 
     #[test]

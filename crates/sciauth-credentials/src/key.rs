@@ -114,7 +114,7 @@ impl PrivateKey {
     /// [`ErrorKind::KeyTooSmall`], [`ErrorKind::MalformedKey`].
     pub fn from_file(path: impl AsRef<Path>, passphrase: Option<&SecretString>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+        let bytes = Zeroizing::new(crate::fs::read_limited(path, crate::fs::MAX_NAMED_FILE).map_err(|e| {
             let (kind, message) = if e.kind() == std::io::ErrorKind::NotFound {
                 (
                     ErrorKind::KeyFileNotFound,

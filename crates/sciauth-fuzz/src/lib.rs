@@ -39,6 +39,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ssh_private_key", ssh_private_key),
     ("ssh_public_key", ssh_public_key),
     ("server_request", server_request),
+    ("server_config", server_config),
+    ("service_answer", service_answer),
+    ("rucio_token_cache", rucio_token_cache),
 ];
 
 /// A token endpoint's answer (`sciauth_tokens::fuzzing::token_response`).
@@ -145,4 +148,19 @@ pub fn ssh_public_key(data: &[u8]) {
 /// A request body of the token service (`sciauth_server::fuzzing::request_body`).
 pub fn server_request(data: &[u8]) {
     sciauth_server::fuzzing::request_body(data);
+}
+
+/// The token service's configuration (`sciauth_server::fuzzing::config`).
+pub fn server_config(data: &[u8]) {
+    sciauth_server::fuzzing::config(data);
+}
+
+/// An answer of the token service to its client (`sciauth_service_api::fuzzing::answer`).
+pub fn service_answer(data: &[u8]) {
+    sciauth_service_api::fuzzing::answer(data);
+}
+
+/// The Rucio token files and `/auth/validate`'s answer (`sciauth_rucio::fuzzing::token_cache`).
+pub fn rucio_token_cache(data: &[u8]) {
+    sciauth_rucio::fuzzing::token_cache(data);
 }

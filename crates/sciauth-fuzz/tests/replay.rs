@@ -105,4 +105,7 @@ replay_tests!(
     ssh_private_key,
     ssh_public_key,
     server_request,
+    server_config,
+    service_answer,
+    rucio_token_cache,
 );

@@ -61,6 +61,62 @@ struct CacheFile {
     granted_account: Option<String>,
 }
 
+impl CacheFile {
+    /// The file that holds `token` for `key`, in this format version.
+    fn of(key: CacheKey, token: &SessionToken) -> Self {
+        CacheFile {
+            version: VERSION,
+            key,
+            token: token.token.expose_secret().to_owned(),
+            expires_at: token
+                .expires_at
+                .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_secs()),
+            granted_account: token.account.clone(),
+        }
+    }
+
+    /// The session the file holds, if its token is one a header can carry.
+    fn session_token(self) -> Option<SessionToken> {
+        let expires_at = self
+            .expires_at
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
+        SessionToken::new(
+            SecretString::from(self.token),
+            expires_at,
+            self.granted_account,
+        )
+        .ok()
+    }
+}
+
+/// A private cache file as [`TokenCache::read`] reads it (any version), written back as
+/// [`TokenCache::write`] writes it: a session that reads must read back the same.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_cache_file(data: &[u8]) {
+    let Ok(parsed) = serde_json::from_slice::<CacheFile>(data) else {
+        return;
+    };
+    let key = parsed.key.clone();
+    let Some(token) = parsed.session_token() else {
+        return;
+    };
+    let written = serde_json::to_vec_pretty(&CacheFile::of(key.clone(), &token))
+        .expect("a cache file encodes");
+    let back: CacheFile = serde_json::from_slice(&written).expect("a written cache file reads");
+    assert!(
+        back.key == key,
+        "the cache key changed when written and read"
+    );
+    let again = back.session_token().expect("a written session reads back");
+    assert!(
+        again.token.expose_secret() == token.token.expose_secret()
+            && again.account == token.account
+            && again.expires_at == token.expires_at,
+        "the cached session changed when written and read"
+    );
+}
+
 /// The longest token read from the Rucio client's file: Rucio's own tokens are about 100
 /// bytes, OIDC access tokens a few kilobytes.
 pub(crate) const MAX_SHARED_TOKEN_LEN: u64 = 16 * 1024;
@@ -370,21 +426,12 @@ impl TokenCache {
                 "the Rucio token cache file is for another login; replacing it");
             return None;
         }
-        let expires_at = parsed
-            .expires_at
-            .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)));
-        match SessionToken::new(
-            SecretString::from(parsed.token),
-            expires_at,
-            parsed.granted_account,
-        ) {
-            Ok(token) => Some(token),
-            Err(_) => {
-                tracing::warn!(file = %self.file.display(),
-                    "the Rucio token cache file holds an unusable token; logging in again");
-                None
-            }
+        let token = parsed.session_token();
+        if token.is_none() {
+            tracing::warn!(file = %self.file.display(),
+                "the Rucio token cache file holds an unusable token; logging in again");
         }
+        token
     }
 
     /// The private file, parsed, of this format version (whatever its key).
@@ -418,16 +465,7 @@ impl TokenCache {
     /// Writes `token` (atomically, 0600). Call with the lock held. A failure is logged:
     /// the token still serves this process.
     pub(crate) fn write(&self, token: &SessionToken) {
-        let file = CacheFile {
-            version: VERSION,
-            key: self.key.clone(),
-            token: token.token.expose_secret().to_owned(),
-            expires_at: token
-                .expires_at
-                .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_secs()),
-            granted_account: token.account.clone(),
-        };
+        let file = CacheFile::of(self.key.clone(), token);
         let bytes = match serde_json::to_vec_pretty(&file) {
             Ok(bytes) => Zeroizing::new(bytes),
             Err(e) => {

@@ -738,7 +738,9 @@ fn encrypted_key(
     prompt: Option<&PassphrasePrompt>,
 ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
     use sciauth_credentials::{ErrorKind as K, decrypt_tls_key};
-    let Ok(bytes) = std::fs::read(path).map(zeroize::Zeroizing::new) else {
+    let Ok(bytes) =
+        sciauth_credentials::fs::read_limited(path, sciauth_credentials::fs::MAX_NAMED_FILE)
+    else {
         // Unreadable: the transport says why.
         return Ok(None);
     };

@@ -9,6 +9,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use sciauth_credentials::fs::{MAX_NAMED_FILE, read_limited_text};
 use sciauth_credentials::text::printable;
 use secrecy::SecretString;
 
@@ -314,7 +315,7 @@ impl RucioConfig {
 
     /// Reads this file and lays the environment over it.
     pub fn from_file(path: &Path, env: &Environment) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = read_limited_text(path, MAX_NAMED_FILE).map_err(|e| {
             Error::new(
                 ErrorKind::Config,
                 format!("cannot read the Rucio config file {}: {e}", path.display()),

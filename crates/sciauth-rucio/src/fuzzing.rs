@@ -75,3 +75,31 @@ fn split_answer(data: &[u8]) -> (StatusCode, HeaderMap, &[u8]) {
     }
     (status, headers, rest)
 }
+
+/// The token files shared with the Rucio client and `/auth/validate`'s answer: the same
+/// bytes read as sciauth's private cache file (`TokenCache::read`; a session that reads
+/// back must read back the same when written), as the Rucio client's token file
+/// (`parse_shared_token`: a token that passes is one line of visible ASCII) and as the body
+/// of `/auth/validate` (`parse_validation`: an account that passes is a Rucio account name).
+pub fn token_cache(data: &[u8]) {
+    crate::cache::fuzz_cache_file(data);
+    if let Ok(token) = crate::cache::parse_shared_token(data) {
+        use secrecy::ExposeSecret as _;
+        let token = token.expose_secret();
+        assert!(
+            !token.is_empty() && token.bytes().all(|b| (0x20..0x7f).contains(&b)),
+            "a shared token file passed with bytes a header cannot carry"
+        );
+    }
+    if let Some(validation) = crate::login::parse_validation(data) {
+        assert!(
+            (1..=64).contains(&validation.account.len())
+                && validation
+                    .account
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')),
+            "/auth/validate passed an account that is no Rucio account name"
+        );
+        let _ = sciauth_credentials::time::unix_seconds(validation.lifetime);
+    }
+}

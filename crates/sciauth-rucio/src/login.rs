@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use sciauth_credentials::fs::{MAX_NAMED_FILE, read_limited, read_limited_text};
 use sciauth_credentials::text::printable;
 use sciauth_credentials::time::later;
 use sciauth_credentials::{AuthHeader, BearerTokenDiscovery, Credential, PrivateKey, SshSigner};
@@ -542,12 +543,12 @@ impl SshKeyFile {
 fn public_fingerprint(path: &Path) -> Option<String> {
     let mut pub_path = path.as_os_str().to_owned();
     pub_path.push(".pub");
-    if let Ok(text) = std::fs::read_to_string(&pub_path)
+    if let Ok(text) = read_limited_text(pub_path.as_ref(), MAX_NAMED_FILE)
         && let Ok(public) = ssh_key::PublicKey::from_openssh(text.trim())
     {
         return Some(public.fingerprint(HashAlg::Sha256).to_string());
     }
-    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path).ok()?);
+    let text = read_limited_text(path, MAX_NAMED_FILE).ok()?;
     if !text
         .trim_start()
         .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
@@ -570,8 +571,8 @@ pub(crate) enum ClientIdentity<'a> {
 /// `x509up_u<uid>`) never does. A proxy whose chain is not in the file stands for itself.
 fn certificate_identity(path: &Path) -> Option<String> {
     use x509_parser::pem::Pem;
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => zeroize::Zeroizing::new(bytes),
+    let bytes = match read_limited(path, MAX_NAMED_FILE) {
+        Ok(bytes) => bytes,
         Err(e) => {
             tracing::debug!(file = %path.display(), error = %e, "cannot read the certificate; no token cache");
             return None;

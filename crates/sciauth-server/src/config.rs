@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sciauth_credentials::fs::{MAX_NAMED_FILE, read_limited_text};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -224,7 +225,7 @@ impl Config {
     /// files, SQLite and file stores) are relative to the file's directory.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = read_limited_text(path, MAX_NAMED_FILE).map_err(|e| {
             Error::config(format!(
                 "cannot read the configuration {}: {e}",
                 path.display()

@@ -82,3 +82,29 @@ fn client() -> &'static OAuthClient {
         OAuthClient::builder(issuer, "fuzz-client").build()
     })
 }
+
+/// The service's TOML configuration (`Config::parse`, what `sciauth serve --config` and a
+/// SIGHUP reload read), relative to a directory that does not exist and with an empty
+/// environment: a refusal is an error whose text is printable, never a panic.
+pub fn config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let base = std::path::Path::new("/nonexistent/sciauth-fuzz");
+    match crate::config::Config::parse(text, base, &|_| None) {
+        Ok(config) => {
+            let _ = (
+                config.listen(),
+                config.metrics_listen(),
+                format!("{config:?}"),
+            );
+        }
+        Err(error) => {
+            let shown = error.to_string();
+            assert!(
+                shown.chars().all(sciauth_credentials::text::is_printable),
+                "a configuration error shows unprintable text: {shown:?}"
+            );
+        }
+    }
+}

@@ -33,7 +33,7 @@ use sciauth_credentials::text::printable;
 use sciauth_credentials::time::later;
 use sciauth_credentials::{Clock, Credential, SystemClock};
 use sciauth_tokens::{DEFAULT_MIN_VALID, Scopes};
-use sciauth_transport::{Transport, TransportBuilder};
+use sciauth_transport::{StatusCode, Transport, TransportBuilder};
 
 use crate::code::ErrorCode;
 use crate::error::{Error, Result};
@@ -319,23 +319,34 @@ impl TokenServiceClient {
         // The service's words, in errors and terminals: what we sent (our bearer token)
         // masked, control characters escaped.
         let shown = |text: &str, max| printable(&response.mask_sent_secrets(text), max);
-        let (code, message) = match body {
-            Some(body) => {
-                let code = ErrorCode::parse(&shown(body.error.as_str(), 100));
-                (code, shown(&body.message, 1000))
-            }
-            None => (
-                ErrorCode::Other("http_error".to_owned()),
-                format!("the token service answered {method} with HTTP {status}"),
-            ),
-        };
-        Err(Error::refused(status, code, message))
+        Err(refusal(method, status, body, shown))
     }
+}
+
+/// The error for a refusal: the service's code and message as `shown` (masked and escaped)
+/// gives them, or the bare status when the body is not the service's error.
+pub(crate) fn refusal(
+    method: &str,
+    status: StatusCode,
+    body: Option<ErrorBody>,
+    shown: impl Fn(&str, usize) -> String,
+) -> Error {
+    let (code, message) = match body {
+        Some(body) => {
+            let code = ErrorCode::parse(&shown(body.error.as_str(), 100));
+            (code, shown(&body.message, 1000))
+        }
+        None => (
+            ErrorCode::Other("http_error".to_owned()),
+            format!("the token service answered {method} with HTTP {status}"),
+        ),
+    };
+    Error::refused(status, code, message)
 }
 
 /// A token from the service goes into headers and onto terminals: non-empty visible ASCII,
 /// at most 64 KiB, as the OAuth layer demands of a provider's tokens.
-fn check_service_token(token: &ServiceToken) -> Result<()> {
+pub(crate) fn check_service_token(token: &ServiceToken) -> Result<()> {
     use secrecy::ExposeSecret as _;
     let value = token.access_token.expose_secret();
     if value.is_empty()

@@ -62,4 +62,7 @@ pub use crate::wire::{
 mod client;
 mod code;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod wire;

@@ -196,13 +196,16 @@ impl PrivateKeyJwt {
     /// Reads a PEM private key file; see [`from_pem`](Self::from_pem).
     pub fn from_pem_file(path: impl AsRef<Path>, algorithm: Algorithm) -> Result<Self> {
         let path = path.as_ref();
-        let pem = Zeroizing::new(std::fs::read(path).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("cannot read the private key file {}", path.display()),
-            )
-            .with_source(e)
-        })?);
+        let pem = Zeroizing::new(
+            sciauth_credentials::fs::read_limited(path, sciauth_credentials::fs::MAX_NAMED_FILE)
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::InvalidInput,
+                        format!("cannot read the private key file {}", path.display()),
+                    )
+                    .with_source(e)
+                })?,
+        );
         Self::from_pem(&pem, algorithm)
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sciauth_credentials::fs::{MAX_NAMED_FILE, read_limited};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -138,7 +139,7 @@ pub(crate) fn client_config(
 }
 
 fn read_file(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>> {
-    std::fs::read(path).map(Zeroizing::new).map_err(|e| {
+    read_limited(path, MAX_NAMED_FILE).map_err(|e| {
         Error::new(
             ErrorKind::Builder,
             format!("cannot read {what} {}: {e}", path.display()),
@@ -197,7 +198,7 @@ fn load_root_dir(dir: &Path) -> Result<Vec<CertificateDer<'static>>> {
     for path in paths {
         // Grid CA directories hold the same CA as `name.pem` and as a hash link; a stale
         // link or an odd file must not make the whole directory unusable.
-        let loaded = std::fs::read(&path)
+        let loaded = read_limited(&path, MAX_NAMED_FILE)
             .map_err(|e| e.to_string())
             .and_then(|pem| pem_certificates(&pem));
         match loaded {

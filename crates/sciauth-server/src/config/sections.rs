@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use sciauth_credentials::fs::{MAX_SECRET_FILE, read_limited_text};
 use sciauth_credentials::text::{line_column, serde_message};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -490,7 +491,7 @@ fn names<'a>(names: impl Iterator<Item = &'a String>) -> String {
 }
 
 fn read_secret(path: &Path, what: &str) -> Result<SecretString> {
-    let text = std::fs::read_to_string(path)
+    let text = read_limited_text(path, MAX_SECRET_FILE)
         .map_err(|e| Error::config(format!("{what}: cannot read {}: {e}", path.display())))?;
     let secret = text.trim();
     if secret.is_empty() {
