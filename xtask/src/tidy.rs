@@ -14,7 +14,11 @@ pub(crate) const LAYERS: &[&[&str]] = &[
     &["sciauth-credentials"],
     &["sciauth-transport"],
     &["sciauth-tokens", "sciauth-unicore", "sciauth-rucio"],
-    &["sciauth-service-api"],
+    &[
+        "sciauth-service-api",
+        // Blocking handles over transport, tokens and credentials (`sciauth::blocking`).
+        "sciauth-blocking",
+    ],
     &["sciauth"],
     &["sciauth-server"],
     &["sciauth-cli"],
