@@ -14,6 +14,7 @@
 //! | [`unicore`] | `sciauth-unicore` | a UNICORE REST client: who am I, server-issued tokens |
 //! | [`rucio`] | `sciauth-rucio` | Rucio logins (userpass, ssh, x509, x509_proxy, oidc), a token cache shared by processes, `rucio.cfg` |
 //! | [`service`] | `sciauth-service-api` | [`TokenServiceClient`] and the API of the token service (`sciauth serve`) |
+//! | `blocking` (cargo feature `blocking`) | `sciauth-blocking` | the same without an async runtime, as `reqwest::blocking`: `Transport`, `TokenManager`, `NativeClient` and `Credential` handles that wait on one background thread |
 //!
 //! A bearer token that grid tools left for each other (xrootd, gfal, davix, HTCondor) is a
 //! credential too: [`discover_bearer_token`] looks where WLCG Bearer Token Discovery says, in
@@ -55,6 +56,8 @@
 //! The minimum is the `rust-version` in the workspace `Cargo.toml`; raising it is not a
 //! breaking change.
 
+#[cfg(feature = "blocking")]
+pub use sciauth_blocking as blocking;
 pub use sciauth_credentials as credentials;
 pub use sciauth_rucio as rucio;
 pub use sciauth_service_api as service;
