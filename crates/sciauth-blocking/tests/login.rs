@@ -1,7 +1,8 @@
 //! The blocking API from a plain test function (no async runtime on the calling thread)
 //! against the real identity provider (`tests/idp`, oidc-provider): a device login approved
-//! headlessly, tokens loaded from the store, the token manager cached and after expiry, a
-//! credential's header, a request carrying it to a loopback API, logout.
+//! headlessly, tokens loaded from the store, the token manager cached, refreshing ahead of
+//! expiry between calls and after expiry, a credential's header, a request carrying it to a
+//! loopback API, logout.
 //!
 //! The provider runs on a runtime of the test's own (`peers`), only ever entered through
 //! `block_on` on this thread or by its own workers.
@@ -99,6 +100,17 @@ fn refreshes(peers: &tokio::runtime::Runtime, idp: &Idp) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits (a minute at most) until the provider has answered `count` refresh grants.
+fn wait_for_refreshes(peers: &tokio::runtime::Runtime, idp: &Idp, count: u64) {
+    for _ in 0..600 {
+        if refreshes(peers, idp) >= count {
+            return;
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the provider saw fewer than {count} refreshes within a minute");
+}
+
 #[test]
 fn device_login_tokens_refresh_and_an_authorized_request_without_a_runtime() {
     let peers = tokio::runtime::Runtime::new().unwrap();
@@ -130,10 +142,8 @@ fn device_login_tokens_refresh_and_an_authorized_request_without_a_runtime() {
     assert_eq!(by_scope["profile"].access_token().expose_secret(), access);
     assert_eq!(refreshes(&peers, &idp), 0);
 
-    // Another manager of the same grant on a clock of the test's: cached, then expired and
-    // refreshed at the provider, then cached again.
-    // A cached token comes from `get_now` on this thread: the async `get` (which would
-    // count a lookup) never runs.
+    // Another manager of the same grant, on a clock of the test's. A cached token comes
+    // from `get_now` on this thread: the async `get` (which would count a lookup) never runs.
     let clock = Arc::new(ManualClock::starting_now());
     let lookups = Arc::new(Lookups::default());
     let manager = manager_judging_by(idp.issuer(), dir.path(), clock.clone(), lookups.clone());
@@ -143,22 +153,40 @@ fn device_login_tokens_refresh_and_an_authorized_request_without_a_runtime() {
     assert_eq!(refreshes(&peers, &idp), 0);
     assert_eq!(*lookups.0.lock().unwrap(), []);
 
+    // Due for a refresh ahead of expiry (30 s left, the rule starts at 60 s) but still
+    // valid: handed out at once, and refreshed on the background runtime after the call has
+    // returned, with no further call to drive it.
     let left = cached.expires_in(clock.now()).unwrap();
+    clock.advance(left - Duration::from_secs(30));
+    let due = manager.get(&request).unwrap();
+    assert_eq!(due.access_token().expose_secret(), access);
+    wait_for_refreshes(&peers, &idp, 1);
+    let ahead = manager.get(&request).unwrap();
+    assert_ne!(ahead.access_token().expose_secret(), access);
+    assert_eq!(refreshes(&peers, &idp), 1);
+
+    // Expired: refreshed while the caller waits.
+    let left = ahead.expires_in(clock.now()).unwrap();
     clock.advance(left + Duration::from_secs(1));
     let refreshed = manager.get(&request).unwrap();
-    assert_ne!(refreshed.access_token().expose_secret(), access);
+    assert_ne!(
+        refreshed.access_token().expose_secret(),
+        ahead.access_token().expose_secret()
+    );
     assert!(!refreshed.is_expired_at(clock.now(), Duration::ZERO));
-    assert_eq!(refreshes(&peers, &idp), 1);
+    assert_eq!(refreshes(&peers, &idp), 2);
     let again = manager.get(&request).unwrap();
     assert_eq!(
         again.access_token().expose_secret(),
         refreshed.access_token().expose_secret()
     );
-    assert_eq!(refreshes(&peers, &idp), 1);
-    // Only the expired one went to the background thread.
+    assert_eq!(refreshes(&peers, &idp), 2);
+    // Only the due and the expired lookups went to the background thread; the others were
+    // answered by `get_now` on this one.
+    let background = Some("sciauth-blocking".to_owned());
     assert_eq!(
         *lookups.0.lock().unwrap(),
-        [(false, Some("sciauth-blocking".to_owned()))]
+        [(true, background.clone()), (false, background)]
     );
 
     // The login's authorizer as a credential: its header, and a request that carries it to
@@ -189,6 +217,7 @@ fn device_login_tokens_refresh_and_an_authorized_request_without_a_runtime() {
     let shown = format!("{native:?} {manager:?} {credential:?} {transport:?}");
     for secret in [
         access.as_str(),
+        ahead.access_token().expose_secret(),
         refreshed.access_token().expose_secret(),
         login.refresh_token().unwrap().expose_secret(),
     ] {
