@@ -108,10 +108,10 @@ fn refreshes(peers: &tokio::runtime::Runtime, idp: &Idp) -> u64 {
 /// `get_now` neither counts a lookup nor starts a refresh, so waiting changes nothing.
 fn wait_for_background_refresh(manager: &TokenManager, request: &TokenRequest, old: &str) {
     for _ in 0..600 {
-        if let Some(token) = manager.as_async().get_now(request) {
-            if token.access_token().expose_secret() != old {
-                return;
-            }
+        if let Some(token) = manager.as_async().get_now(request)
+            && token.access_token().expose_secret() != old
+        {
+            return;
         }
         thread::sleep(Duration::from_millis(100));
     }
