@@ -12,7 +12,11 @@ use serde_json::Value;
 /// `docs/ARCHITECTURE.md`.
 pub(crate) const LAYERS: &[&[&str]] = &[
     &["sciauth-credentials"],
-    &["sciauth-transport"],
+    &[
+        "sciauth-transport",
+        // The credential in a reqwest-middleware or tower stack the program keeps.
+        "sciauth-middleware",
+    ],
     &["sciauth-tokens", "sciauth-unicore", "sciauth-rucio"],
     &[
         "sciauth-service-api",
@@ -37,8 +41,20 @@ fn layer_order() -> String {
 
 /// Crates that may have each external dependency in `[dependencies]`, where only one layer
 /// should know about it.
-/// (`sciauth-test-support` drives the test identity provider's pages like a browser.)
-const CONFINED: &[(&str, &[&str])] = &[("reqwest", &["sciauth-transport", "sciauth-test-support"])];
+/// (`sciauth-middleware` names reqwest's request and response in its `reqwest_middleware`
+/// middleware; `sciauth-test-support` drives the test identity provider's pages like a
+/// browser.)
+const CONFINED: &[(&str, &[&str])] = &[
+    (
+        "reqwest",
+        &[
+            "sciauth-transport",
+            "sciauth-middleware",
+            "sciauth-test-support",
+        ],
+    ),
+    ("reqwest-middleware", &["sciauth-middleware"]),
+];
 
 pub(crate) fn run(root: &Path) -> Result<(), String> {
     let problems = check(root)?;
