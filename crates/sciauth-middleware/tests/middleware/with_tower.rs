@@ -1,0 +1,1 @@
+//! `AuthLayer` around a hyper-util client and around a plain `service_fn`.
