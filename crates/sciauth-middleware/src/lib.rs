@@ -58,6 +58,12 @@
 //! The minimum is the `rust-version` in the workspace `Cargo.toml`; raising it is not a
 //! breaking change.
 
+// Without either integration an `Auth` can be built, but nothing uses what it knows.
+#![cfg_attr(
+    not(any(feature = "reqwest-middleware", feature = "tower")),
+    allow(dead_code)
+)]
+
 pub use crate::auth::{Auth, AuthBuilder};
 pub use crate::error::{Error, ErrorKind, Result};
 #[cfg(feature = "tower")]
