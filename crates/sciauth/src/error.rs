@@ -25,6 +25,9 @@ pub enum ErrorKind {
     Unicore,
     /// A call to the token service failed: [`Error::service_error`].
     Service,
+    /// The middleware or tower layer could not authenticate a request, or could not be
+    /// built (cargo features `reqwest-middleware`, `tower`): `Error::middleware_error`.
+    Middleware,
 }
 
 /// An error from any layer of sciauth. `Display` is the layer's own message (what failed,
@@ -78,6 +81,12 @@ impl Error {
     pub fn service_error(&self) -> Option<&crate::service::Error> {
         self.layer()
     }
+
+    /// The middleware's error, if the middleware or tower layer failed.
+    #[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+    pub fn middleware_error(&self) -> Option<&crate::middleware::Error> {
+        self.layer()
+    }
 }
 
 impl Diagnose for Error {
@@ -106,6 +115,9 @@ from_layer!(
     crate::unicore::Error => Unicore,
     crate::service::Error => Service
 );
+
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+from_layer!(crate::middleware::Error => Middleware);
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

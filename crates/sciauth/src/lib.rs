@@ -14,6 +14,7 @@
 //! | [`unicore`] | `sciauth-unicore` | a UNICORE REST client: who am I, server-issued tokens |
 //! | [`rucio`] | `sciauth-rucio` | Rucio logins (userpass, ssh, x509, x509_proxy, oidc), a token cache shared by processes, `rucio.cfg` |
 //! | [`service`] | `sciauth-service-api` | [`TokenServiceClient`] and the API of the token service (`sciauth serve`) |
+//! | `middleware` (cargo features `reqwest-middleware`, `tower`) | `sciauth-middleware` | a credential for one origin in a `reqwest_middleware` client or a tower stack (hyper, tonic, axum) the program keeps: the header added, renewed and the request sent once more when rejected |
 //! | `blocking` (cargo feature `blocking`) | `sciauth-blocking` | the same without an async runtime, as `reqwest::blocking`: `Transport`, `TokenManager`, `NativeClient` and `Credential` handles that wait on one background thread |
 //!
 //! A bearer token that grid tools left for each other (xrootd, gfal, davix, HTCondor) is a
@@ -59,6 +60,8 @@
 #[cfg(feature = "blocking")]
 pub use sciauth_blocking as blocking;
 pub use sciauth_credentials as credentials;
+#[cfg(any(feature = "reqwest-middleware", feature = "tower"))]
+pub use sciauth_middleware as middleware;
 pub use sciauth_rucio as rucio;
 pub use sciauth_service_api as service;
 pub use sciauth_tokens as tokens;
