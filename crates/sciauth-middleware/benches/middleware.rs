@@ -243,7 +243,27 @@ fn paired_comparison() {
     }
 }
 
+/// `SCIAUTH_BENCH_PROBE=<client>:<count>` (a name of [`CLIENTS`]) sends that many GETs with
+/// one client and exits, for counting instructions with `valgrind --tool=callgrind`, which a
+/// busy machine does not disturb (see `docs/benchmarks.md`).
+fn probe(spec: &str) {
+    let (name, count) = spec.split_once(':').expect("<client>:<count>");
+    let count: usize = count.parse().expect("a number of requests");
+    let client = (CLIENTS.iter().position(|c| *c == name)).expect("a client of CLIENTS");
+    let runtime = runtime();
+    let clients = Clients::new(start_server());
+    runtime.block_on(async {
+        for _ in 0..count {
+            black_box(clients.get(client).await);
+        }
+    });
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("SCIAUTH_BENCH_PROBE") {
+        probe(&spec);
+        return;
+    }
     benches();
     // Only under `cargo bench`; `cargo test --benches` runs each benchmark once, as a test.
     if std::env::args().any(|arg| arg == "--bench") {
