@@ -6,4 +6,5 @@
 mod support;
 
 mod with_reqwest;
+mod with_tokens;
 mod with_tower;

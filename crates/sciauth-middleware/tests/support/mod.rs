@@ -228,3 +228,13 @@ impl Diagnose for RefreshRefused {
         Diagnosis::new(Class::NeedsLogin)
     }
 }
+
+/// A 200 with this JSON body.
+pub fn json(body: serde_json::Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    (response.headers_mut()).insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
