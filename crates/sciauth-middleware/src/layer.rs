@@ -41,7 +41,11 @@ pub struct AuthLayer {
 /// after a renewal carries the same body. Otherwise it behaves as
 /// [`AuthMiddleware`](crate::AuthMiddleware) does: requests to another origin or with an
 /// `Authorization` header of their own go untouched, and at most one resend follows a
-/// rejected status (401 by default), only when the credential says it renewed.
+/// rejected status (401 by default), only when the credential says it renewed. A credential
+/// that fails, also when renewing after a rejection, is the service's error: a [`BoxError`]
+/// that downcasts to [`Error`](crate::Error).
+///
+/// Neither hyper-util's legacy client nor this service follows redirects.
 #[derive(Clone, Debug)]
 pub struct AuthService<S> {
     inner: S,

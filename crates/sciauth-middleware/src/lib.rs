@@ -25,6 +25,7 @@
 //! use sciauth_middleware::Auth;
 //! use sciauth_middleware::credentials::BearerToken;
 //!
+//! # #[cfg(all(feature = "reqwest-middleware", feature = "tower"))]
 //! # fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let credential = Arc::new(BearerToken::new("eyJhbGciOi...")?);
 //! let auth = Auth::builder(credential)

@@ -23,7 +23,9 @@ use crate::error::Error;
 ///   that answer is returned, whatever its status. Otherwise the rejected answer is returned.
 ///
 /// A credential that fails is `reqwest_middleware::Error::Middleware`, whose `anyhow::Error`
-/// downcasts to [`Error`].
+/// downcasts to [`Error`]; that includes a renewal that fails after a rejected status (a
+/// refresh token the identity provider refused): the error, whose `needs_login()` says what
+/// to do, is returned instead of the rejected answer.
 ///
 /// # Redirects
 ///
