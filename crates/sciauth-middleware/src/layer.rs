@@ -133,7 +133,7 @@ where
     if request.headers().contains_key(header.name()) {
         return inner.call(request).await.map_err(Into::into);
     }
-    let again = clone_request(&request);
+    let mut again = clone_request(&request);
     insert(&mut request, &header);
     let response = inner.call(request).await.map_err(Into::into)?;
     if !auth.is_rejected(response.status()) {
@@ -143,7 +143,6 @@ where
         return Ok(response);
     };
     drop(response);
-    let mut again = again;
     insert(&mut again, &renewed);
     poll_fn(|cx| inner.poll_ready(cx))
         .await
