@@ -359,6 +359,22 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_error_escapes_what_the_file_says() {
+        // Found by fuzzing (fuzz/artifacts/server_config/): an environment variable's name
+        // with tabs in it reached the error, and the log, raw.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("iam-secret"), "file-secret\n").unwrap();
+        let text = EXAMPLE.replace("SCIAUTH_DB_URL", "S\\t\\tCIAUTH\\u001b[2J_DB_URL");
+        let err = Config::parse(&text, dir.path(), &env).unwrap_err();
+        let shown = err.to_string();
+        assert!(shown.contains("S\\t\\tCIAUTH\\x1b[2J_DB_URL"), "{shown}");
+        assert!(
+            shown.chars().all(sciauth_credentials::text::is_printable),
+            "{shown:?}"
+        );
+    }
+
+    #[test]
     fn the_example_parses() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("iam-secret"), "file-secret\n").unwrap();

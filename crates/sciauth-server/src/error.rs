@@ -4,6 +4,9 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+/// The longest configuration error message kept (a value quoted from the file is cut).
+const MAX_CONFIG_MESSAGE_CHARS: usize = 1000;
+
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -38,8 +41,15 @@ impl Error {
         }
     }
 
+    /// A configuration error. Its message names keys and values of the file (an
+    /// environment variable's name, a path), so it is escaped for a terminal here, once for
+    /// every caller (a tab in `url_env` reached the log raw, found by fuzzing).
     pub(crate) fn config(message: impl Into<String>) -> Self {
-        Self::new(ErrorKind::Config, message)
+        let message = message.into();
+        Self::new(
+            ErrorKind::Config,
+            sciauth_credentials::text::printable(&message, MAX_CONFIG_MESSAGE_CHARS),
+        )
     }
 
     pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Self {
