@@ -260,3 +260,37 @@ async fn the_kernel_keyring_keeps_the_key_until_it_is_forgotten() {
     assert!(StoreKey::from_keyring(dir.path()).is_none());
     assert!(!StoreKey::forget(dir.path()).unwrap());
 }
+
+#[tokio::test]
+async fn files_are_encrypted_and_decrypted_in_place_and_a_second_run_completes_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = FileStore::open(dir.path()).unwrap();
+    plain.put(&grant("alice")).await.unwrap();
+    plain.put(&grant("bob")).await.unwrap();
+    let bob_plain = std::fs::read(plain.path_for("bob")).unwrap();
+
+    let key = StoreKey::create(dir.path(), &passphrase(), cheap()).unwrap();
+    let sealed = FileStore::open_encrypted(dir.path(), key).unwrap();
+    assert_eq!(sealed.encrypt_files().unwrap(), 2);
+    assert_eq!(sealed.encrypt_files().unwrap(), 0, "nothing left to do");
+    assert_eq!(sealed.list().await.unwrap().len(), 2);
+    assert!(plain.list().await.is_err());
+    // A run interrupted after alice: bob is still plain; the next run seals bob only.
+    std::fs::write(plain.path_for("bob"), &bob_plain).unwrap();
+    assert_eq!(sealed.encrypt_files().unwrap(), 1);
+    for account in ["alice", "bob"] {
+        let text = std::fs::read_to_string(sealed.path_for(account)).unwrap();
+        assert!(!text.contains(SECRET_RT), "{text}");
+    }
+
+    assert_eq!(sealed.decrypt_files().unwrap(), 2);
+    assert!(!dir.path().join(KEY_FILE).exists());
+    let grants = plain.list().await.unwrap();
+    assert_eq!(grants.len(), 2);
+    assert_eq!(
+        grants[0].refresh_token().unwrap().expose_secret(),
+        SECRET_RT
+    );
+    // Converting needs the key.
+    assert!(plain.encrypt_files().is_err());
+}

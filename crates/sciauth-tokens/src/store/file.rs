@@ -93,6 +93,58 @@ impl FileStore {
         self.key.is_some()
     }
 
+    /// Seals every plain account file of this encrypted store in place (`sciauth store
+    /// encrypt`), each under its account's lock and atomically: a reader sees the plain file
+    /// or the sealed one. Files already sealed with this key are left as they are, so a
+    /// second run, or one after an interrupted run, completes the work. Returns how many
+    /// files were sealed. Blocking: it reads and writes files on the calling thread.
+    pub fn encrypt_files(&self) -> Result<usize> {
+        self.convert_files(Direction::Seal)
+    }
+
+    /// Opens every sealed account file of this encrypted store and writes it plain (`sciauth
+    /// store decrypt`), the same way as [`encrypt_files`](Self::encrypt_files); when every
+    /// file is plain, removes the key file. Afterwards, open the store with
+    /// [`open`](Self::open). Returns how many files were written plain.
+    pub fn decrypt_files(&self) -> Result<usize> {
+        let converted = self.convert_files(Direction::Open)?;
+        let key_file = self.dir.join(encryption::KEY_FILE);
+        match std::fs::remove_file(&key_file) {
+            Ok(()) => Ok(converted),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(converted),
+            Err(e) => Err(io_error(&key_file, "cannot delete", e)),
+        }
+    }
+
+    fn convert_files(&self, direction: Direction) -> Result<usize> {
+        let Some(key) = self.key.as_deref() else {
+            return Err(Error::invalid_input(
+                "only an encrypted store (FileStore::open_encrypted) can convert its files",
+            ));
+        };
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| io_error(&self.dir, "cannot list", e))?;
+        let mut converted = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&self.dir, "cannot list", e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Some(stem) = name
+                .strip_suffix(".json")
+                .filter(|_| !name.starts_with('.'))
+            else {
+                continue;
+            };
+            let lock_path = self.dir.join(format!("{stem}.lock"));
+            let _lock = FileLock::acquire(&lock_path)
+                .map_err(|e| io_error(&lock_path, "cannot lock", e))?;
+            if convert_file(&entry.path(), key, direction)? {
+                converted += 1;
+            }
+        }
+        Ok(converted)
+    }
+
     /// A store in [`default_dir`](Self::default_dir).
     pub fn open_default() -> Result<Self> {
         let dir = Self::default_dir().ok_or_else(|| {
@@ -217,6 +269,30 @@ fn read(path: &Path, key: Option<&StoreKey>) -> Result<Option<Vec<StoredGrant>>>
         )
         .with_path(path)),
     }
+}
+
+/// Which way [`FileStore::convert_files`] goes.
+#[derive(Clone, Copy)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+/// Rewrites the account file `path` sealed or plain; `false` if it already was. The caller
+/// holds its lock.
+fn convert_file(path: &Path, key: &StoreKey, direction: Direction) -> Result<bool> {
+    let is_plain = match read(path, Some(key)) {
+        Ok(_) => false,
+        Err(e) if e.kind() == &crate::ErrorKind::Store(StoreErrorKind::EncryptionMismatch) => true,
+        Err(e) => return Err(e),
+    };
+    let (grants, target) = match (direction, is_plain) {
+        (Direction::Seal, false) | (Direction::Open, true) => return Ok(false),
+        (Direction::Seal, true) => (read(path, None)?, Some(key)),
+        (Direction::Open, false) => (read(path, Some(key))?, None),
+    };
+    write(path, target, grants.unwrap_or_default())?;
+    Ok(true)
 }
 
 /// The name of `path`'s file, which sealing binds the contents to.
