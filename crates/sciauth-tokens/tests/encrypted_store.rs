@@ -294,3 +294,80 @@ async fn files_are_encrypted_and_decrypted_in_place_and_a_second_run_completes_t
     // Converting needs the key.
     assert!(plain.encrypt_files().is_err());
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn sqlite_rows_are_sealed_bound_to_their_key_and_checked() {
+    use sciauth_tokens::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.sqlite");
+    let key = StoreKey::create(&SqliteStore::key_dir(&path), &passphrase(), cheap()).unwrap();
+    let store = SqliteStore::open_encrypted(&path, key).unwrap();
+    store.put(&grant("alice")).await.unwrap();
+    store.put(&grant("mallory")).await.unwrap();
+    assert!(format!("{store:?}").contains("encrypted: true"));
+    drop(store);
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let sealed: String = db
+        .query_row(
+            "SELECT grant_json FROM grants WHERE account = 'alice'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        sealed.contains("AES-256-GCM") && !sealed.contains(SECRET_RT),
+        "{sealed}"
+    );
+    // Everything the file holds: no token (the WAL included).
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            let bytes = std::fs::read(entry.path()).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains(SECRET_RT));
+        }
+    }
+
+    // A wrong key, a plain reader, a row copied over another's, a changed row.
+    let other = tempfile::tempdir().unwrap();
+    let wrong = StoreKey::create(other.path(), &passphrase(), cheap()).unwrap();
+    let error = SqliteStore::open_encrypted(&path, wrong).unwrap_err();
+    assert_eq!(store_kind(&error), StoreErrorKind::WrongPassphrase);
+    let plain = SqliteStore::open(&path).unwrap();
+    let error = plain.get(grant("alice").key()).await.unwrap_err();
+    assert_eq!(store_kind(&error), StoreErrorKind::EncryptionMismatch);
+    db.execute(
+        "UPDATE grants SET grant_json = (SELECT grant_json FROM grants WHERE account = \
+         'mallory') WHERE account = 'alice'",
+        [],
+    )
+    .unwrap();
+    let key = StoreKey::unlock(&SqliteStore::key_dir(&path), &passphrase()).unwrap();
+    let store = SqliteStore::open_encrypted(&path, key).unwrap();
+    let error = store.get(grant("alice").key()).await.unwrap_err();
+    assert_eq!(store_kind(&error), StoreErrorKind::Tampered, "{error}");
+    let flipped = sealed.replacen("\"data\": \"", "\"data\": \"A", 1);
+    db.execute(
+        "UPDATE grants SET grant_json = ?1 WHERE account = 'alice'",
+        [&flipped],
+    )
+    .unwrap();
+    let error = store.get(grant("alice").key()).await.unwrap_err();
+    assert_eq!(store_kind(&error), StoreErrorKind::Tampered, "{error}");
+    assert!(store.list().await.is_err());
+    // A plain row in the encrypted store.
+    plain_row(&db);
+    let error = store.get(grant("plain").key()).await.unwrap_err();
+    assert_eq!(store_kind(&error), StoreErrorKind::EncryptionMismatch);
+}
+
+#[cfg(feature = "sqlite")]
+fn plain_row(db: &rusqlite::Connection) {
+    let json = serde_json::to_string(&grant("plain")).unwrap();
+    db.execute(
+        "INSERT INTO grants (issuer, client_id, account, grant_json, updated_at) \
+         VALUES ('https://idp.example.test', 'native-app', 'plain', ?1, 0)",
+        [&json],
+    )
+    .unwrap();
+}

@@ -161,3 +161,16 @@ async fn the_sqlite_store() {
     let reader = sciauth_tokens::SqliteStore::open(&path).unwrap();
     conformance(&store, Some(&reader)).await;
 }
+
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn the_encrypted_sqlite_store() {
+    use sciauth_tokens::SqliteStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.sqlite");
+    let passphrase = SecretString::from("correct horse battery staple");
+    let key = StoreKey::create(&SqliteStore::key_dir(&path), &passphrase, cheap()).unwrap();
+    let store = SqliteStore::open_encrypted(&path, key.clone()).unwrap();
+    let reader = SqliteStore::open_encrypted(&path, key).unwrap();
+    conformance(&store, Some(&reader)).await;
+}
