@@ -198,3 +198,64 @@ async fn a_plain_store_is_encrypted_and_decrypted_in_place() {
     configure(&home, &idp, false);
     assert_eq!(home.ok(&["token"]).await.trim_end(), access);
 }
+
+/// The largest `mmap` in an strace log: argon2id's 64 MiB of memory shows as one.
+fn largest_mmap(calls: &str) -> u64 {
+    calls
+        .lines()
+        .filter_map(|line| line.split_once("mmap(")?.1.split(", ").nth(1)?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_cached_path_with_a_cached_key_runs_no_argon2_no_thread_and_no_socket() {
+    let idp = Idp::start().await;
+    let home = Home::new();
+    configure(&home, &idp, true);
+    device_login(&home, &idp).await;
+    let token = home.ok(&["token"]).await;
+    drop(idp);
+
+    let trace = home.path("trace");
+    let calls = "clone,clone3,fork,vfork,socket,connect,openat,keyctl,mmap";
+    let out = home
+        .traced(&trace, calls, &["token"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), token);
+    let calls_made = std::fs::read_to_string(&trace).unwrap();
+    for line in calls_made.lines() {
+        assert!(
+            ![
+                "clone(", "clone3(", "fork(", "vfork(", "socket(", "connect("
+            ]
+            .iter()
+            .any(|call| line.contains(call)),
+            "the cached path made {line}"
+        );
+        assert!(!line.contains("demo.secret"), "{line}");
+    }
+    assert!(calls_made.contains("tokens/demo.json"), "{calls_made}");
+    assert!(calls_made.contains("keyctl("), "{calls_made}");
+    let cached = largest_mmap(&calls_made);
+    assert!(cached < 32 << 20, "an mmap of {cached} bytes: argon2id ran");
+
+    // Locked, the same command derives the key: argon2id's 64 MiB shows.
+    home.run(&["lock"]).await;
+    let out = home
+        .traced(&trace, calls, &["token"])
+        .env(PASSPHRASE_VAR, PASSPHRASE)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unlocked = largest_mmap(&std::fs::read_to_string(&trace).unwrap());
+    assert!(
+        unlocked >= 64 << 20,
+        "the largest mmap was {unlocked} bytes"
+    );
+    home.run(&["lock"]).await;
+}
