@@ -341,8 +341,11 @@ fn derive(passphrase: &SecretString, salt: &[u8], params: KeyParams) -> Result<S
     Ok(StoreKey { bytes })
 }
 
+/// Random bytes from the kernel (getrandom(2)), not aws-lc's generator: that one seeds itself
+/// from CPU jitter on its first use in a process, which costs a `sciauth token` that refreshes
+/// tens of milliseconds (measured: 55 ms on the bench VM).
 fn random(out: &mut [u8]) -> Result<()> {
-    aws_lc_rs::rand::fill(out)
+    getrandom::fill(out)
         .map_err(|_| Error::store(StoreErrorKind::Io, "the system's random generator failed"))
 }
 
