@@ -106,6 +106,13 @@ pub(crate) enum Command {
     Check(CheckArgs),
     /// Revoke the profile's tokens at the provider and delete them.
     Logout,
+    /// Drop the unlocked keys of the encrypted token stores from the kernel keyring: the
+    /// next command asks for the passphrase again.
+    Lock,
+    /// Convert the profile's token store in place: `encrypt` seals every file with the key
+    /// of a passphrase (made on first use), `decrypt` writes them plain again.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// List the profiles and their tokens (never the tokens themselves).
     List(ListArgs),
     /// Print a JWT signed with an SSH key, as UNICORE and the UFTP Authserver accept it.
@@ -278,6 +285,17 @@ pub(crate) struct CheckArgs {
     /// Print JSON (one object per check) instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// What `sciauth store` does.
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Seal every file of the store (idempotent; a second run completes an interrupted one);
+    /// then set `encrypted = true` in the profile.
+    Encrypt,
+    /// Write every file of the encrypted store plain and remove its key file; then remove
+    /// `encrypted = true` from the profile.
+    Decrypt,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,8 @@
 //! audience = "https://se.example.org"
 //! audience_parameter = "audience"                        # or "resource" (RFC 8707), "omit"
 //!
+//! encrypted = true                                       # tokens sealed with a passphrase's key
+//!
 //! [profiles.robot]                                       # a service account: no login
 //! issuer = "https://iam.example.org/"
 //! client_id = "fts-submitter"
@@ -93,6 +95,15 @@ pub(crate) struct OidcProfile {
     #[serde(default)]
     pub(crate) audience_parameter: AudienceStyle,
     store_dir: Option<PathBuf>,
+    /// Seal the token store's files with a key derived from a passphrase (`unlock.rs`).
+    #[serde(default)]
+    pub(crate) encrypted: bool,
+    /// The variable holding the encrypted store's passphrase (after the kernel keyring's
+    /// cached key and `SCIAUTH_STORE_PASSPHRASE_FILE`, before a prompt).
+    pub(crate) passphrase_env: Option<String>,
+    /// How long the kernel keyring keeps the store's unlocked key, in minutes (default 15;
+    /// 0: not kept, every command asks).
+    pub(crate) key_cache_minutes: Option<u64>,
     /// The account the tokens are stored under; by default the profile name.
     pub(crate) account: Option<String>,
     /// The login flow when the command line names none.
@@ -511,6 +522,18 @@ impl OidcProfile {
     /// The token store's directory, if the profile names one.
     pub(crate) fn store_dir(&self, config: &Config) -> Option<PathBuf> {
         self.store_dir.as_deref().map(|dir| config.resolve(dir))
+    }
+
+    /// The token store's directory: the profile's, else the default one.
+    pub(crate) fn store_dir_or_default(&self, config: &Config) -> CliResult<PathBuf> {
+        self.store_dir(config)
+            .or_else(sciauth::tokens::FileStore::default_dir)
+            .ok_or_else(|| {
+                Failure::config(
+                    "cannot find the token store: neither XDG_DATA_HOME nor HOME is set; give \
+                     the profile a store_dir",
+                )
+            })
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sciauth::NativeClient;
 use sciauth::rucio::RucioClient;
-use sciauth::tokens::{AudienceParameter, FileStore, TokenRequest};
+use sciauth::tokens::{AudienceParameter, TokenRequest};
 
 use crate::cli::ProfileSelection;
 use crate::config::{AudienceStyle, Config, OidcProfile, Profile, RucioProfile};
@@ -193,8 +193,8 @@ fn make_native_client(
             .client_auth_with(move || plan.make())
             .client_credentials(profile.is_robot());
     }
-    if let Some(dir) = profile.store_dir(config) {
-        builder = builder.store(FileStore::open(dir)?);
+    if let Some(store) = crate::unlock::open_store(config, profile)? {
+        builder = builder.store(store);
     }
     Ok(builder.build()?)
 }

@@ -16,6 +16,7 @@ mod config;
 mod context;
 mod failure;
 mod output;
+mod unlock;
 
 use cli::{Cli, Command};
 use context::Context;
@@ -83,6 +84,8 @@ async fn run(cli: Cli, loaded: Option<Context>) -> CliResult {
         Command::Inspect(args) => commands::inspect::run(&context()?, args).await,
         Command::Check(args) => commands::check::run(&context()?, args).await,
         Command::Logout => commands::logout::run(&context()?).await,
+        Command::Lock => commands::store::lock(&context()?),
+        Command::Store(command) => commands::store::run(&context()?, command),
         Command::List(args) => commands::list::run(&context()?, args).await,
         Command::Jwt(args) => commands::jwt::run(args).await,
         Command::Request(args) => commands::request::run(&context()?, args).await,

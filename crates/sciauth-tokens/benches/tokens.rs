@@ -20,9 +20,10 @@ use sciauth_tokens::sciauth_credentials::{Clock, Credential, ManualClock, Ready,
 use sciauth_tokens::sciauth_transport::Transport;
 use sciauth_tokens::url::Url;
 use sciauth_tokens::{
-    FileStore, GrantKey, Issuer, MemoryStore, OAuthClient, ProviderMetadata, StoredGrant,
-    TokenManager, TokenRequest, TokenStore,
+    FileStore, GrantKey, Issuer, KeyParams, MemoryStore, OAuthClient, ProviderMetadata, StoreKey,
+    StoredGrant, TokenManager, TokenRequest, TokenStore,
 };
+use secrecy::SecretString;
 
 const ISSUER: &str = "https://idp.example.test";
 
@@ -128,12 +129,41 @@ fn file_store(c: &mut Criterion) {
     let grant = grant(ISSUER, "alice", unix_now());
     runtime.block_on(store.put(&grant)).unwrap();
     let key = GrantKey::new(ISSUER, "bench", "alice");
+    // The same, encrypted (default argon2id parameters: 64 MiB, 3 passes, 1 lane).
+    let sealed_dir = tempfile::tempdir().unwrap();
+    let passphrase = SecretString::from("bench passphrase");
+    let store_key = StoreKey::create(sealed_dir.path(), &passphrase, KeyParams::default()).unwrap();
+    store_key
+        .remember(sealed_dir.path(), Duration::from_secs(600))
+        .unwrap();
+    let sealed = FileStore::open_encrypted(sealed_dir.path(), store_key).unwrap();
+    runtime.block_on(sealed.put(&grant)).unwrap();
+
     let mut group = c.benchmark_group("FileStore");
     group.bench_function("get", |b| b.to_async(&runtime).iter(|| store.get(&key)));
+    group.bench_function("get, encrypted", |b| {
+        b.to_async(&runtime).iter(|| sealed.get(&key))
+    });
+    group.bench_function("get_now", |b| b.iter(|| store.get_now(&key)));
+    group.bench_function("get_now, encrypted", |b| b.iter(|| sealed.get_now(&key)));
     group.bench_function("put (lock, read, write, fsync, rename)", |b| {
         b.to_async(&runtime).iter(|| store.put(&grant))
     });
+    group.bench_function("put, encrypted", |b| {
+        b.to_async(&runtime).iter(|| sealed.put(&grant))
+    });
+    group.bench_function("key from the kernel keyring, checked, store opened", |b| {
+        b.iter(|| {
+            let key = StoreKey::from_keyring(sealed_dir.path()).unwrap();
+            FileStore::open_encrypted(sealed_dir.path(), key).unwrap()
+        })
+    });
+    group.sample_size(10);
+    group.bench_function("key unlocked from the passphrase (argon2id)", |b| {
+        b.iter(|| StoreKey::unlock(sealed_dir.path(), &passphrase).unwrap())
+    });
     group.finish();
+    StoreKey::forget(sealed_dir.path()).unwrap();
 }
 
 /// A token endpoint on 127.0.0.1 that answers every refresh with a new token after

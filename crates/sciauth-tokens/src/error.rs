@@ -301,8 +301,16 @@ pub enum StoreErrorKind {
     /// The stored data cannot be read back: not the store's format, cut short, or written by
     /// a newer sciauth. It is left as it is, never overwritten; move it away or fix it.
     Corrupt,
-    /// The backend (a database) refused or failed.
+    /// The backend (a database, the kernel keyring) refused or failed.
     Backend,
+    /// The passphrase (or a cached key) does not open the encrypted store's key file.
+    WrongPassphrase,
+    /// An encrypted store file does not open with the store's key: it was changed, moved
+    /// from another account's file, or sealed with another key. It is left as it is.
+    Tampered,
+    /// A plain file in an encrypted store, an encrypted file in a plain store, or an
+    /// encrypted store without its key file; the message says what to run.
+    EncryptionMismatch,
 }
 
 /// An error from discovering an issuer or running a grant.
@@ -494,7 +502,12 @@ impl Diagnose for Error {
             ErrorKind::Discovery
             | ErrorKind::MissingEndpoint
             | ErrorKind::InvalidInput
-            | ErrorKind::Store(StoreErrorKind::Corrupt) => Class::BadInput,
+            | ErrorKind::Store(
+                StoreErrorKind::Corrupt
+                | StoreErrorKind::WrongPassphrase
+                | StoreErrorKind::Tampered
+                | StoreErrorKind::EncryptionMismatch,
+            ) => Class::BadInput,
             _ => Class::Other,
         };
         Diagnosis::new(class).with_status(status)

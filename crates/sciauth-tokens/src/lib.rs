@@ -91,6 +91,7 @@ pub use crate::manager::{
 pub use crate::metadata::ProviderMetadata;
 pub use crate::native::{Authorizer, LoginOptions, NativeClient, NativeClientBuilder};
 pub use crate::pkce::PkceVerifier;
+pub use crate::store::encryption::{DEFAULT_KEY_CACHE_TIMEOUT, KEY_FILE, KeyParams, StoreKey};
 pub use crate::store::file::FileStore;
 pub use crate::store::memory::MemoryStore;
 #[cfg(feature = "sqlite")]

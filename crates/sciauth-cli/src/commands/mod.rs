@@ -11,6 +11,7 @@ pub(crate) mod request;
 pub(crate) mod rucio;
 pub(crate) mod serve;
 pub(crate) mod service_token;
+pub(crate) mod store;
 pub(crate) mod token;
 pub(crate) mod watch;
 

@@ -3,11 +3,13 @@
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, StoreErrorKind};
+use crate::store::encryption::{self, Opened, StoreKey};
 use crate::store::{
     GrantKey, LockedGrant, StoredGrant, TokenStore, check_locked_key, distinct_keys,
 };
@@ -40,9 +42,22 @@ const FORMAT_VERSION: u32 = 1;
 /// Each grant has the shape of [`StoredGrant`]. An account name becomes the file name as is
 /// when it is made of letters, digits and `._-@+` (not starting with `.`); other bytes are
 /// written `%XX`.
+///
+/// # Encrypted
+///
+/// [`open_encrypted`](Self::open_encrypted) seals every account file with AES-256-GCM under
+/// a [`StoreKey`] (argon2id from a passphrase, see its key file `store.key`), with a fresh
+/// random nonce per write and the file's name as associated data, so that a file copied over
+/// another account's does not open. The file is then
+/// `{"version": 1, "sealed": "AES-256-GCM", "nonce": "...", "data": "..."}`; its name (the
+/// account) and times on disk stay visible. All the guarantees above hold as they are.
+/// A plain file in an encrypted store, or the reverse, is
+/// [`StoreErrorKind::EncryptionMismatch`]; a sealed file that does not open is
+/// [`StoreErrorKind::Tampered`], and is never overwritten.
 #[derive(Clone, Debug)]
 pub struct FileStore {
     dir: PathBuf,
+    key: Option<Arc<StoreKey>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,7 +72,77 @@ impl FileStore {
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
         ensure_private_dir(&dir).map_err(|e| io_error(&dir, "cannot create", e))?;
-        Ok(Self { dir })
+        Ok(Self { dir, key: None })
+    }
+
+    /// An encrypted store in `dir` whose key is `key` (from [`StoreKey::unlock`],
+    /// [`StoreKey::create`] or [`StoreKey::from_keyring`]); a key that is not the one of
+    /// `dir`'s key file is [`StoreErrorKind::WrongPassphrase`].
+    pub fn open_encrypted(dir: impl Into<PathBuf>, key: StoreKey) -> Result<Self> {
+        let dir = dir.into();
+        ensure_private_dir(&dir).map_err(|e| io_error(&dir, "cannot create", e))?;
+        key.check(&dir)?;
+        Ok(Self {
+            dir,
+            key: Some(Arc::new(key)),
+        })
+    }
+
+    /// Whether this store seals its files.
+    pub fn is_encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// Seals every plain account file of this encrypted store in place (`sciauth store
+    /// encrypt`), each under its account's lock and atomically: a reader sees the plain file
+    /// or the sealed one. Files already sealed with this key are left as they are, so a
+    /// second run, or one after an interrupted run, completes the work. Returns how many
+    /// files were sealed. Blocking: it reads and writes files on the calling thread.
+    pub fn encrypt_files(&self) -> Result<usize> {
+        self.convert_files(Direction::Seal)
+    }
+
+    /// Opens every sealed account file of this encrypted store and writes it plain (`sciauth
+    /// store decrypt`), the same way as [`encrypt_files`](Self::encrypt_files); when every
+    /// file is plain, removes the key file. Afterwards, open the store with
+    /// [`open`](Self::open). Returns how many files were written plain.
+    pub fn decrypt_files(&self) -> Result<usize> {
+        let converted = self.convert_files(Direction::Open)?;
+        let key_file = self.dir.join(encryption::KEY_FILE);
+        match std::fs::remove_file(&key_file) {
+            Ok(()) => Ok(converted),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(converted),
+            Err(e) => Err(io_error(&key_file, "cannot delete", e)),
+        }
+    }
+
+    fn convert_files(&self, direction: Direction) -> Result<usize> {
+        let Some(key) = self.key.as_deref() else {
+            return Err(Error::invalid_input(
+                "only an encrypted store (FileStore::open_encrypted) can convert its files",
+            ));
+        };
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| io_error(&self.dir, "cannot list", e))?;
+        let mut converted = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error(&self.dir, "cannot list", e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Some(stem) = name
+                .strip_suffix(".json")
+                .filter(|_| !name.starts_with('.'))
+            else {
+                continue;
+            };
+            let lock_path = self.dir.join(format!("{stem}.lock"));
+            let _lock = FileLock::acquire(&lock_path)
+                .map_err(|e| io_error(&lock_path, "cannot lock", e))?;
+            if convert_file(&entry.path(), key, direction)? {
+                converted += 1;
+            }
+        }
+        Ok(converted)
     }
 
     /// A store in [`default_dir`](Self::default_dir).
@@ -142,15 +227,83 @@ fn corrupt(path: &Path, what: String) -> Error {
     .with_path(path)
 }
 
-/// Reads the grants in `path`; `None` if the file does not exist.
-fn read(path: &Path) -> Result<Option<Vec<StoredGrant>>> {
+/// The key a store's files are sealed with, if they are.
+type Key = Option<Arc<StoreKey>>;
+
+/// Reads the grants in `path` (opening it with `key` when the store is encrypted); `None` if
+/// the file does not exist.
+fn read(path: &Path, key: Option<&StoreKey>) -> Result<Option<Vec<StoredGrant>>> {
     check_private_file(path).map_err(|e| io_error(path, "cannot check the permissions of", e))?;
     let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+        Ok(bytes) => zeroize::Zeroizing::new(bytes),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_error(path, "cannot read", e)),
     };
-    parse(path, &bytes).map(Some)
+    let Some(key) = key else {
+        return match parse(path, &bytes) {
+            Err(e) if encryption::is_sealed(&bytes) => Err(mismatch(
+                path,
+                "the token store file is encrypted, and the store was opened without its key: \
+                 set `encrypted = true` for the store (or run `sciauth store decrypt`)",
+            )
+            .with_source(e)),
+            parsed => parsed.map(Some),
+        };
+    };
+    match encryption::open(key, &file_name(path), &bytes)? {
+        Opened::Plain(plain) => parse(path, &plain).map(Some),
+        Opened::NotSealed if parse(path, &bytes).is_ok() => Err(mismatch(
+            path,
+            "the token store file is not encrypted, and the store is: encrypt the store's \
+             files with `sciauth store encrypt`",
+        )),
+        Opened::NotSealed => Err(corrupt(
+            path,
+            "it is not an encrypted store file".to_owned(),
+        )),
+        Opened::Tampered => Err(Error::store(
+            StoreErrorKind::Tampered,
+            "the encrypted token store file does not open with the store's key: it was \
+             changed, copied from another account's file, or sealed with another key; it was \
+             left as it is: move it away and log in again",
+        )
+        .with_path(path)),
+    }
+}
+
+/// Which way [`FileStore::convert_files`] goes.
+#[derive(Clone, Copy)]
+enum Direction {
+    Seal,
+    Open,
+}
+
+/// Rewrites the account file `path` sealed or plain; `false` if it already was. The caller
+/// holds its lock.
+fn convert_file(path: &Path, key: &StoreKey, direction: Direction) -> Result<bool> {
+    let is_plain = match read(path, Some(key)) {
+        Ok(_) => false,
+        Err(e) if e.kind() == &crate::ErrorKind::Store(StoreErrorKind::EncryptionMismatch) => true,
+        Err(e) => return Err(e),
+    };
+    let (grants, target) = match (direction, is_plain) {
+        (Direction::Seal, false) | (Direction::Open, true) => return Ok(false),
+        (Direction::Seal, true) => (read(path, None)?, Some(key)),
+        (Direction::Open, false) => (read(path, Some(key))?, None),
+    };
+    write(path, target, grants.unwrap_or_default())?;
+    Ok(true)
+}
+
+/// The name of `path`'s file, which sealing binds the contents to.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn mismatch(path: &Path, message: &str) -> Error {
+    Error::store(StoreErrorKind::EncryptionMismatch, message).with_path(path)
 }
 
 pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<StoredGrant>> {
@@ -198,7 +351,7 @@ fn unsupported(path: &Path, version: u32) -> Error {
     .with_path(path)
 }
 
-fn write(path: &Path, grants: Vec<StoredGrant>) -> Result<()> {
+fn write(path: &Path, key: Option<&StoreKey>, grants: Vec<StoredGrant>) -> Result<()> {
     if grants.is_empty() {
         return match std::fs::remove_file(path) {
             Ok(()) => Ok(()),
@@ -206,13 +359,19 @@ fn write(path: &Path, grants: Vec<StoredGrant>) -> Result<()> {
             Err(e) => Err(io_error(path, "cannot delete", e)),
         };
     }
-    let text = encode(grants).map_err(|e| {
+    let text = zeroize::Zeroizing::new(encode(grants).map_err(|e| {
         Error::store(
             StoreErrorKind::Io,
             format!("cannot serialize the token store file: {e}"),
         )
         .with_path(path)
-    })?;
+    })?);
+    let text = match key {
+        Some(key) => zeroize::Zeroizing::new(
+            encryption::seal(key, &file_name(path), &text).map_err(|e| e.with_path(path))?,
+        ),
+        None => text,
+    };
     write_atomic(path, &text).map_err(|e| io_error(path, "cannot write", e))
 }
 
@@ -228,15 +387,19 @@ pub(crate) fn encode(grants: Vec<StoredGrant>) -> serde_json::Result<Vec<u8>> {
 }
 
 /// Read-modify-write of one account file; the caller holds its lock.
-fn update<T>(path: &Path, change: impl FnOnce(&mut Vec<StoredGrant>) -> T) -> Result<T> {
-    // A corrupt file fails here, before anything is written over it.
-    let mut grants = read(path)?.unwrap_or_default();
+fn update<T>(
+    path: &Path,
+    key: Option<&StoreKey>,
+    change: impl FnOnce(&mut Vec<StoredGrant>) -> T,
+) -> Result<T> {
+    // A corrupt (or tampered) file fails here, before anything is written over it.
+    let mut grants = read(path, key)?.unwrap_or_default();
     let before = grants.len();
     let result = change(&mut grants);
     if before == 0 && grants.is_empty() {
         return Ok(result);
     }
-    write(path, grants)?;
+    write(path, key, grants)?;
     Ok(result)
 }
 
@@ -269,9 +432,10 @@ async fn blocking<T: Send + 'static>(
 impl TokenStore for FileStore {
     async fn get(&self, key: &GrantKey) -> Result<Option<StoredGrant>> {
         let path = self.path_for(key.account());
-        let key = key.clone();
+        let (key, sealing) = (key.clone(), self.key.clone());
         blocking(move || {
-            Ok(read(&path)?.and_then(|grants| grants.into_iter().find(|g| g.key() == &key)))
+            Ok(read(&path, sealing.as_deref())?
+                .and_then(|grants| grants.into_iter().find(|g| g.key() == &key)))
         })
         .await
     }
@@ -281,7 +445,7 @@ impl TokenStore for FileStore {
     fn get_now(&self, key: &GrantKey) -> Option<Result<Option<StoredGrant>>> {
         let path = self.path_for(key.account());
         Some(
-            read(&path).map(|grants| {
+            read(&path, self.key.as_deref()).map(|grants| {
                 grants.and_then(|grants| grants.into_iter().find(|g| g.key() == key))
             }),
         )
@@ -298,7 +462,7 @@ impl TokenStore for FileStore {
     }
 
     async fn list(&self) -> Result<Vec<StoredGrant>> {
-        let dir = self.dir.clone();
+        let (dir, sealing) = (self.dir.clone(), self.key.clone());
         blocking(move || {
             let entries = std::fs::read_dir(&dir).map_err(|e| io_error(&dir, "cannot list", e))?;
             let mut grants = Vec::new();
@@ -310,7 +474,7 @@ impl TokenStore for FileStore {
                 if name.starts_with('.') || !name.ends_with(".json") {
                     continue;
                 }
-                grants.extend(read(&entry.path())?.unwrap_or_default());
+                grants.extend(read(&entry.path(), sealing.as_deref())?.unwrap_or_default());
             }
             grants.sort_by(|a, b| a.key().cmp(b.key()));
             Ok(grants)
@@ -326,6 +490,7 @@ impl TokenStore for FileStore {
         Ok(Box::new(FileGrantLock {
             key: key.clone(),
             path: self.path_for(key.account()),
+            sealing: self.key.clone(),
             _lock: lock,
         }))
     }
@@ -335,6 +500,7 @@ impl TokenStore for FileStore {
 struct FileGrantLock {
     key: GrantKey,
     path: PathBuf,
+    sealing: Key,
     _lock: FileLock,
 }
 
@@ -345,22 +511,28 @@ impl LockedGrant for FileGrantLock {
     }
 
     async fn get(&mut self) -> Result<Option<StoredGrant>> {
-        let (path, key) = (self.path.clone(), self.key.clone());
+        let (path, key, sealing) = (self.path.clone(), self.key.clone(), self.sealing.clone());
         blocking(move || {
-            Ok(read(&path)?.and_then(|grants| grants.into_iter().find(|g| g.key() == &key)))
+            Ok(read(&path, sealing.as_deref())?
+                .and_then(|grants| grants.into_iter().find(|g| g.key() == &key)))
         })
         .await
     }
 
     async fn put(&mut self, grant: &StoredGrant) -> Result<()> {
         check_locked_key(&self.key, grant)?;
-        let (path, grant) = (self.path.clone(), grant.clone());
-        blocking(move || update(&path, |grants| put_into(grants, &grant))).await
+        let (path, grant, sealing) = (self.path.clone(), grant.clone(), self.sealing.clone());
+        blocking(move || update(&path, sealing.as_deref(), |grants| put_into(grants, &grant))).await
     }
 
     async fn delete(&mut self) -> Result<bool> {
-        let (path, key) = (self.path.clone(), self.key.clone());
-        blocking(move || update(&path, |grants| delete_from(grants, &key))).await
+        let (path, key, sealing) = (self.path.clone(), self.key.clone(), self.sealing.clone());
+        blocking(move || {
+            update(&path, sealing.as_deref(), |grants| {
+                delete_from(grants, &key)
+            })
+        })
+        .await
     }
 }
 

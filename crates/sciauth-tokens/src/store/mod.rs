@@ -37,6 +37,7 @@ use serde_json::Value;
 use crate::error::{Error, ErrorKind, Result};
 use crate::token::{Scopes, Token, TokenParts};
 
+pub(crate) mod encryption;
 pub(crate) mod file;
 pub(crate) mod memory;
 #[cfg(feature = "sqlite")]

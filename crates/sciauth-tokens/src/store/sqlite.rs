@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::error::{Error, Result, StoreErrorKind};
+use crate::store::encryption::{self, Opened, StoreKey};
 use crate::store::{GrantKey, LockedGrant, StoredGrant, TokenStore, check_locked_key};
 use sciauth_credentials::fs::{FileLock, check_private_file, ensure_private_dir};
 use sciauth_credentials::time::unix_seconds_i64 as unix;
@@ -23,11 +24,18 @@ use sciauth_credentials::time::unix_seconds_i64 as unix;
 /// file is created 0600 (a readable one is repaired with a warning). The cross-process lock
 /// of a key is a lock file in `<database>.locks/`, so that a refresh, which waits for the
 /// provider, holds no database lock and blocks no other grant.
+///
+/// [`open_encrypted`](Self::open_encrypted) seals each row's grant as the encrypted
+/// [`FileStore`](crate::FileStore) seals a file (AES-256-GCM under a [`StoreKey`], a fresh
+/// nonce per write), bound to the row's key, so that a grant copied into another row does
+/// not open; the key columns and times stay readable. Its key file is
+/// [`key_dir`](Self::key_dir)`/store.key`.
 #[derive(Clone)]
 pub struct SqliteStore {
     path: PathBuf,
     locks: PathBuf,
     connection: Arc<Mutex<Connection>>,
+    key: Option<Arc<StoreKey>>,
 }
 
 impl SqliteStore {
@@ -78,7 +86,27 @@ impl SqliteStore {
             path,
             locks,
             connection: Arc::new(Mutex::new(connection)),
+            key: None,
         })
+    }
+
+    /// The private directory next to the database (`<database>.locks`) that holds the lock
+    /// files and, for an encrypted store, the key file: give it to [`StoreKey::create`] and
+    /// [`StoreKey::unlock`].
+    pub fn key_dir(path: &Path) -> PathBuf {
+        let mut locks = path.as_os_str().to_owned();
+        locks.push(".locks");
+        PathBuf::from(locks)
+    }
+
+    /// Opens the database at `path` as an encrypted store whose key is `key`; a key that is
+    /// not the one of [`key_dir`](Self::key_dir)'s key file is
+    /// [`StoreErrorKind::WrongPassphrase`].
+    pub fn open_encrypted(path: impl Into<PathBuf>, key: StoreKey) -> Result<Self> {
+        let mut store = Self::open(path)?;
+        key.check(&store.locks)?;
+        store.key = Some(Arc::new(key));
+        Ok(store)
     }
 
     /// The database file.
@@ -89,12 +117,19 @@ impl SqliteStore {
     /// Runs `work` on the connection, off the async runtime.
     async fn with<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection, &Path) -> Result<T> + Send + 'static,
+        work: impl FnOnce(&Connection, &Db<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (connection, path) = (self.connection.clone(), self.path.clone());
+        let (connection, path, key) =
+            (self.connection.clone(), self.path.clone(), self.key.clone());
         tokio::task::spawn_blocking(move || {
             let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
-            work(&connection, &path)
+            work(
+                &connection,
+                &Db {
+                    path: &path,
+                    key: key.as_deref(),
+                },
+            )
         })
         .await
         .map_err(|e| {
@@ -107,13 +142,20 @@ impl SqliteStore {
 
     /// Runs `work` on the calling thread if the connection is free (`None` if another task
     /// holds it: the caller then takes the async path).
-    fn with_now<T>(&self, work: impl FnOnce(&Connection, &Path) -> Result<T>) -> Option<Result<T>> {
+    fn with_now<T>(
+        &self,
+        work: impl FnOnce(&Connection, &Db<'_>) -> Result<T>,
+    ) -> Option<Result<T>> {
         let connection = match self.connection.try_lock() {
             Ok(connection) => connection,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => return None,
         };
-        Some(work(&connection, &self.path))
+        let db = Db {
+            path: &self.path,
+            key: self.key.as_deref(),
+        };
+        Some(work(&connection, &db))
     }
 
     fn lock_path(&self, key: &GrantKey) -> PathBuf {
@@ -136,6 +178,7 @@ impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
+            .field("encrypted", &self.key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +201,66 @@ fn backend(path: &Path, error: rusqlite::Error) -> Error {
     .with_source(error)
 }
 
+/// The database a row belongs to, and the key its grants are sealed with, if they are.
+struct Db<'a> {
+    path: &'a Path,
+    key: Option<&'a StoreKey>,
+}
+
+/// What a row's sealed grant is bound to: its key, each part with its length.
+fn row_name(key: &GrantKey) -> String {
+    let mut name = String::from("grant");
+    for part in [key.issuer(), key.client_id(), key.account()] {
+        let _ = write!(name, " {}:{part}", part.len());
+    }
+    name
+}
+
+/// The grant of a row, opened with the store's key when it is encrypted.
+fn read_row(db: &Db<'_>, key: &GrantKey, json: &str) -> Result<StoredGrant> {
+    let path = db.path;
+    let Some(sealing) = db.key else {
+        return match parse(path, key, json) {
+            Err(_) if encryption::is_sealed(json.as_bytes()) => Err(Error::store(
+                StoreErrorKind::EncryptionMismatch,
+                format!(
+                    "the stored grant of {key} is encrypted, and the store was opened without \
+                     its key (SqliteStore::open_encrypted)"
+                ),
+            )
+            .with_path(path)),
+            parsed => parsed,
+        };
+    };
+    match encryption::open(sealing, &row_name(key), json.as_bytes())? {
+        Opened::Plain(plain) => {
+            let text = std::str::from_utf8(&plain).map_err(|_| {
+                Error::store(
+                    StoreErrorKind::Corrupt,
+                    format!("the stored grant of {key} is not UTF-8"),
+                )
+                .with_path(path)
+            })?;
+            parse(path, key, text)
+        }
+        Opened::NotSealed if parse(path, key, json).is_ok() => Err(Error::store(
+            StoreErrorKind::EncryptionMismatch,
+            format!("the stored grant of {key} is not encrypted, and the store is"),
+        )
+        .with_path(path)),
+        Opened::NotSealed => parse(path, key, json),
+        Opened::Tampered => Err(Error::store(
+            StoreErrorKind::Tampered,
+            format!(
+                "the encrypted grant of {key} does not open with the store's key: it was \
+                 changed, copied from another row, or sealed with another key; it was left as \
+                 it is"
+            ),
+        )
+        .with_path(path)),
+    }
+}
+
 pub(crate) fn parse(path: &Path, key: &GrantKey, json: &str) -> Result<StoredGrant> {
     // serde's message may quote a value, and values here are tokens: say only where.
     serde_json::from_str(json).map_err(|e| {
@@ -174,7 +277,8 @@ pub(crate) fn parse(path: &Path, key: &GrantKey, json: &str) -> Result<StoredGra
     })
 }
 
-fn get(connection: &Connection, path: &Path, key: &GrantKey) -> Result<Option<StoredGrant>> {
+fn get(connection: &Connection, db: &Db<'_>, key: &GrantKey) -> Result<Option<StoredGrant>> {
+    let path = db.path;
     let json: Option<String> = connection
         .query_row(
             "SELECT grant_json FROM grants WHERE issuer = ?1 AND client_id = ?2 AND account = ?3",
@@ -183,17 +287,26 @@ fn get(connection: &Connection, path: &Path, key: &GrantKey) -> Result<Option<St
         )
         .optional()
         .map_err(|e| backend(path, e))?;
-    json.map(|json| parse(path, key, &json)).transpose()
+    json.map(|json| read_row(db, key, &json)).transpose()
 }
 
-fn put(connection: &Connection, path: &Path, grant: &StoredGrant) -> Result<()> {
-    let json = serde_json::to_string(grant).map_err(|e| {
+fn put(connection: &Connection, db: &Db<'_>, grant: &StoredGrant) -> Result<()> {
+    let path = db.path;
+    let json = zeroize::Zeroizing::new(serde_json::to_string(grant).map_err(|e| {
         Error::store(
             StoreErrorKind::Backend,
             format!("cannot serialize a grant: {e}"),
         )
-    })?;
+    })?);
     let key = grant.key();
+    let json = match db.key {
+        Some(sealing) => {
+            let sealed = encryption::seal(sealing, &row_name(key), json.as_bytes())?;
+            // The sealed form is JSON: ASCII.
+            zeroize::Zeroizing::new(String::from_utf8_lossy(&sealed).into_owned())
+        }
+        None => json,
+    };
     connection
         .execute(
             "INSERT INTO grants (issuer, client_id, account, grant_json, refresh_expires_at, updated_at)
@@ -206,7 +319,7 @@ fn put(connection: &Connection, path: &Path, grant: &StoredGrant) -> Result<()> 
                 key.issuer(),
                 key.client_id(),
                 key.account(),
-                json,
+                json.as_str(),
                 grant.refresh_expires_at().map(unix),
                 unix(grant.updated_at()),
             ],
@@ -215,7 +328,8 @@ fn put(connection: &Connection, path: &Path, grant: &StoredGrant) -> Result<()> 
     Ok(())
 }
 
-fn delete(connection: &Connection, path: &Path, key: &GrantKey) -> Result<bool> {
+fn delete(connection: &Connection, db: &Db<'_>, key: &GrantKey) -> Result<bool> {
+    let path = db.path;
     let rows = connection
         .execute(
             "DELETE FROM grants WHERE issuer = ?1 AND client_id = ?2 AND account = ?3",
@@ -229,28 +343,29 @@ fn delete(connection: &Connection, path: &Path, key: &GrantKey) -> Result<bool> 
 impl TokenStore for SqliteStore {
     async fn get(&self, key: &GrantKey) -> Result<Option<StoredGrant>> {
         let key = key.clone();
-        self.with(move |connection, path| get(connection, path, &key))
+        self.with(move |connection, db| get(connection, db, &key))
             .await
     }
 
     fn get_now(&self, key: &GrantKey) -> Option<Result<Option<StoredGrant>>> {
-        self.with_now(|connection, path| get(connection, path, key))
+        self.with_now(|connection, db| get(connection, db, key))
     }
 
     async fn put(&self, grant: &StoredGrant) -> Result<()> {
         let grant = grant.clone();
-        self.with(move |connection, path| put(connection, path, &grant))
+        self.with(move |connection, db| put(connection, db, &grant))
             .await
     }
 
     async fn delete(&self, key: &GrantKey) -> Result<bool> {
         let key = key.clone();
-        self.with(move |connection, path| delete(connection, path, &key))
+        self.with(move |connection, db| delete(connection, db, &key))
             .await
     }
 
     async fn list(&self) -> Result<Vec<StoredGrant>> {
-        self.with(|connection, path| {
+        self.with(|connection, db| {
+            let path = db.path;
             let mut statement = connection
                 .prepare(
                     "SELECT issuer, client_id, account, grant_json FROM grants
@@ -272,7 +387,7 @@ impl TokenStore for SqliteStore {
             let mut grants = Vec::new();
             for row in rows {
                 let (key, json) = row.map_err(|e| backend(path, e))?;
-                grants.push(parse(path, &key, &json)?);
+                grants.push(read_row(db, &key, &json)?);
             }
             Ok(grants)
         })

@@ -8,13 +8,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sciauth_tokens::sciauth_credentials::ManualClock;
-use sciauth_tokens::{FileStore, GrantKey, StoredGrant, TokenRequest, TokenStore as _};
-use secrecy::ExposeSecret as _;
+use sciauth_tokens::{
+    FileStore, GrantKey, KeyParams, StoreKey, StoredGrant, TokenRequest, TokenStore as _,
+};
+use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::idp::Idp;
-use crate::{AT_TTL, login, manager, native_app, refreshes};
+use crate::{AT_TTL, login, manager_on, native_app, refreshes};
 
 const CHILD: &str = "SCIAUTH_TEST_CHILD";
+/// Set (to the passphrase) when the children open an encrypted store.
+const PASSPHRASE: &str = "SCIAUTH_TEST_PASSPHRASE";
+
+/// The store in `dir`: encrypted (a new key on first use, with cheap argon2id parameters)
+/// when `passphrase` is given.
+fn open_store(dir: &Path, passphrase: Option<&str>) -> FileStore {
+    let Some(passphrase) = passphrase else {
+        return FileStore::open(dir).unwrap();
+    };
+    let passphrase = SecretString::from(passphrase);
+    let key = if StoreKey::exists(dir) {
+        StoreKey::unlock(dir, &passphrase).unwrap()
+    } else {
+        let cheap = KeyParams {
+            memory_kib: 1024,
+            passes: 1,
+            lanes: 1,
+        };
+        StoreKey::create(dir, &passphrase, cheap).unwrap()
+    };
+    FileStore::open_encrypted(dir, key).unwrap()
+}
+
+/// The child's store, as the parent made it.
+fn child_store(dir: &str) -> FileStore {
+    open_store(Path::new(dir), std::env::var(PASSPHRASE).ok().as_deref())
+}
 
 /// Runs this test binary as a child doing `mode`, with `env`.
 fn spawn_child(mode: &str, env: &[(&str, String)]) -> std::process::Child {
@@ -48,7 +77,7 @@ async fn child_process() {
             let clock = Arc::new(ManualClock::starting_now());
             clock.advance(Duration::from_secs(var("CLOCK_AHEAD").parse().unwrap()));
             let store_dir = var("STORE");
-            let manager = manager(&var("ISSUER"), Path::new(&store_dir), clock).await;
+            let manager = manager_on(&var("ISSUER"), child_store(&store_dir), clock).await;
             // Start together, to contend.
             let go = Path::new(&store_dir).join("go");
             for _ in 0..3000 {
@@ -62,7 +91,7 @@ async fn child_process() {
             println!("\nTOKEN={}", token.access_token().expose_secret());
         }
         "writer" => {
-            let store = FileStore::open(var("STORE")).unwrap();
+            let store = child_store(&var("STORE"));
             let start: u64 = var("START").parse().unwrap();
             for n in start..start + 200 {
                 store.put(&numbered_grant(n)).await.unwrap();
@@ -75,20 +104,31 @@ async fn child_process() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_processes_on_one_file_store_cause_one_refresh_with_rotation() {
+    one_refresh_among_eight_processes(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_processes_on_one_encrypted_store_cause_one_refresh_with_rotation() {
+    one_refresh_among_eight_processes(Some("eight processes, one key")).await;
+}
+
+async fn one_refresh_among_eight_processes(passphrase: Option<&str>) {
     let idp = Idp::start().await;
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::starting_now());
-    let parent = manager(idp.issuer(), dir.path(), clock.clone()).await;
+    let store = open_store(dir.path(), passphrase);
+    let parent = manager_on(idp.issuer(), store, clock.clone()).await;
     let request = TokenRequest::new("alice").scopes(["openid", "offline_access"]);
     let first = login(&parent, &request, &[]).await;
     idp.reset_counts().await;
 
     let ahead = (AT_TTL + Duration::from_secs(5)).as_secs().to_string();
-    let env = [
+    let mut env = vec![
         ("ISSUER", idp.issuer().to_owned()),
         ("STORE", dir.path().display().to_string()),
         ("CLOCK_AHEAD", ahead),
     ];
+    env.extend(passphrase.map(|p| (PASSPHRASE, p.to_owned())));
     let children: Vec<_> = (0..8).map(|_| spawn_child("refresh", &env)).collect();
     std::fs::write(dir.path().join("go"), b"").unwrap();
     let outputs = tokio::task::spawn_blocking(move || {
@@ -159,18 +199,28 @@ fn number_of(grant: &StoredGrant) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_writer_killed_mid_write_leaves_the_old_or_the_new_file() {
+    killed_writers(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_killed_mid_write_leaves_the_old_or_the_new_encrypted_file() {
+    killed_writers(Some("killed mid-write")).await;
+}
+
+async fn killed_writers(passphrase: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let store = FileStore::open(dir.path()).unwrap();
+    let store = open_store(dir.path(), passphrase);
     let key = GrantKey::new("https://idp.example.test", "native-app", "writer");
     store.put(&numbered_grant(0)).await.unwrap();
     let mut last = 0;
     let mut interrupted = 0;
     for round in 1..=20u64 {
         let start = round * 1000;
-        let env = [
+        let mut env = vec![
             ("STORE", dir.path().display().to_string()),
             ("START", start.to_string()),
         ];
+        env.extend(passphrase.map(|p| (PASSPHRASE, p.to_owned())));
         let mut child = spawn_child("writer", &env);
         // Kill it once it is writing: after its first write of this round shows, plus a
         // little more (a different amount each round).
