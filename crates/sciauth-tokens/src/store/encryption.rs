@@ -207,37 +207,22 @@ impl StoreKey {
     /// Keeps the key in the session's kernel keyring for `timeout` (see
     /// [`DEFAULT_KEY_CACHE_TIMEOUT`]), under a description naming `dir`, so that other
     /// processes of this session find it with [`from_keyring`](Self::from_keyring).
+    /// Elsewhere than on Linux there is no kernel keyring: nothing is kept, and each
+    /// process unlocks the store itself.
     pub fn remember(&self, dir: &Path, timeout: Duration) -> Result<()> {
-        let ring = session_keyring()?;
-        let key = ring
-            .add_key(&keyring_description(dir), &self.bytes[..])
-            .map_err(keyring_error)?;
-        let seconds = usize::try_from(timeout.as_secs().max(1)).unwrap_or(usize::MAX);
-        key.set_timeout(seconds).map_err(keyring_error)
+        keyring::remember(&keyring_description(dir), &self.bytes[..], timeout)
     }
 
     /// The key of `dir` from the kernel keyring, if this session unlocked it and it has not
     /// timed out; `None` otherwise (also when the kernel has no keyring for us).
     pub fn from_keyring(dir: &Path) -> Option<Self> {
-        let ring = session_keyring().ok()?;
-        let key = ring.search(&keyring_description(dir)).ok()?;
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        match key.read(&mut *bytes) {
-            Ok(KEY_LEN) => Some(Self { bytes }),
-            _ => None,
-        }
+        keyring::read(&keyring_description(dir), &mut bytes[..]).then_some(Self { bytes })
     }
 
     /// Drops the key of `dir` from the kernel keyring; `true` if it was there.
     pub fn forget(dir: &Path) -> Result<bool> {
-        let ring = session_keyring()?;
-        match ring.search(&keyring_description(dir)) {
-            Ok(key) => {
-                key.invalidate().map_err(keyring_error)?;
-                Ok(true)
-            }
-            Err(_) => Ok(false),
-        }
+        keyring::forget(&keyring_description(dir))
     }
 
     fn check_value(&self) -> hmac::Tag {
@@ -349,16 +334,72 @@ fn random(out: &mut [u8]) -> Result<()> {
         .map_err(|_| Error::store(StoreErrorKind::Io, "the system's random generator failed"))
 }
 
-fn session_keyring() -> Result<linux_keyutils::KeyRing> {
-    linux_keyutils::KeyRing::from_special_id(linux_keyutils::KeyRingIdentifier::Session, false)
-        .map_err(keyring_error)
+/// The session's kernel keyring (keyutils), where the key waits between processes.
+#[cfg(target_os = "linux")]
+mod keyring {
+    use std::time::Duration;
+
+    use linux_keyutils::{KeyError, KeyRing, KeyRingIdentifier};
+
+    use crate::error::{Error, Result, StoreErrorKind};
+
+    pub(super) fn remember(description: &str, secret: &[u8], timeout: Duration) -> Result<()> {
+        let key = session()?.add_key(description, secret).map_err(refused)?;
+        let seconds = usize::try_from(timeout.as_secs().max(1)).unwrap_or(usize::MAX);
+        key.set_timeout(seconds).map_err(refused)
+    }
+
+    /// Fills `out` with the key named `description`; `false` if there is none of that size.
+    pub(super) fn read(description: &str, out: &mut [u8]) -> bool {
+        let Ok(ring) = session() else { return false };
+        let Ok(key) = ring.search(description) else {
+            return false;
+        };
+        let len = out.len();
+        let mut buffer = out;
+        key.read(&mut buffer).is_ok_and(|n| n == len)
+    }
+
+    pub(super) fn forget(description: &str) -> Result<bool> {
+        match session()?.search(description) {
+            Ok(key) => {
+                key.invalidate().map_err(refused)?;
+                Ok(true)
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    fn session() -> Result<KeyRing> {
+        KeyRing::from_special_id(KeyRingIdentifier::Session, false).map_err(refused)
+    }
+
+    fn refused(e: KeyError) -> Error {
+        Error::store(
+            StoreErrorKind::Backend,
+            format!("the kernel keyring refused: {e:?}"),
+        )
+    }
 }
 
-fn keyring_error(e: linux_keyutils::KeyError) -> Error {
-    Error::store(
-        StoreErrorKind::Backend,
-        format!("the kernel keyring refused: {e:?}"),
-    )
+/// No kernel keyring: nothing is kept between processes.
+#[cfg(not(target_os = "linux"))]
+mod keyring {
+    use std::time::Duration;
+
+    use crate::error::Result;
+
+    pub(super) fn remember(_: &str, _: &[u8], _: Duration) -> Result<()> {
+        Ok(())
+    }
+
+    pub(super) fn read(_: &str, _: &mut [u8]) -> bool {
+        false
+    }
+
+    pub(super) fn forget(_: &str) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// `sciauth:store:<hex>`, the first 16 bytes of SHA-256 of the store's absolute path.
