@@ -123,3 +123,24 @@ pub fn stderr(out: &Output) -> String {
 pub fn exists(path: &Path) -> bool {
     path.exists()
 }
+
+/// The system calls a path without a runtime must not make: a thread, a process, a socket.
+const THREAD_PROCESS_OR_SOCKET: [&str; 6] = [
+    "clone(", "clone3(", "fork(", "vfork(", "socket(", "connect(",
+];
+
+/// Panics, naming `context`, when a line of an strace of [`Home::traced`] started a thread
+/// or a process, opened a socket, or names one of `never_read` (a secret file, a key).
+pub fn assert_quiet_trace(calls: &str, never_read: &[&str], context: &str) {
+    for line in calls.lines() {
+        assert!(
+            !THREAD_PROCESS_OR_SOCKET
+                .iter()
+                .any(|call| line.contains(call)),
+            "{context}: the cached path made {line}"
+        );
+        for file in never_read {
+            assert!(!line.contains(file), "{context}: read {file}: {line}");
+        }
+    }
+}
