@@ -48,30 +48,8 @@ fn secret_file(home: &Home, name: &str, text: &str) -> String {
 
 /// `sciauth login --device`, approving the code as `alice` through the provider's pages.
 async fn device_login(home: &Home, idp: &Idp, args: &[&str]) {
-    let mut command = home.command(&[&["login", "--device"][..], args].concat());
-    let mut child = command
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut shown = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        shown.push_str(&line);
-        shown.push('\n');
-        if let Some((_, code)) = line.split_once("user_code=") {
-            idp::device_approve(idp.issuer(), code.trim(), Some("alice")).await;
-            break;
-        }
-    }
-    while let Some(line) = lines.next_line().await.unwrap() {
-        shown.push_str(&line);
-        shown.push('\n');
-    }
-    assert!(
-        child.wait().await.unwrap().success(),
-        "login failed: {shown}"
-    );
+    let command = home.command(&[&["login", "--device"][..], args].concat());
+    support::device_login(command, idp.issuer()).await;
 }
 
 /// The output of `sciauth token --json`.

@@ -6,7 +6,6 @@
 use sciauth_test_support::idp;
 mod support;
 
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::idp::Idp;
 use crate::support::{Home, assert_quiet_trace, stderr};
@@ -38,24 +37,9 @@ passphrase_env = "{PASSPHRASE_VAR}"
 
 /// `sciauth login --device` with the passphrase in its variable, approved at the provider.
 async fn device_login(home: &Home, idp: &Idp) {
-    let mut child = home
-        .command(&["login", "--device"])
-        .env(PASSPHRASE_VAR, PASSPHRASE)
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut shown = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        shown.push_str(&line);
-        shown.push('\n');
-        if let Some((_, code)) = line.split_once("user_code=") {
-            idp::device_approve(idp.issuer(), code.trim(), Some("alice")).await;
-        }
-    }
-    let status = child.wait().await.unwrap();
-    assert!(status.success(), "login failed: {shown}");
+    let mut command = home.command(&["login", "--device"]);
+    command.env(PASSPHRASE_VAR, PASSPHRASE);
+    support::device_login(command, idp.issuer()).await;
 }
 
 /// `sciauth token` with `passphrase` in the profile's variable (none: unset).

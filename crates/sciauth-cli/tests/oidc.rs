@@ -7,7 +7,6 @@ mod support;
 use std::os::unix::fs::PermissionsExt as _;
 
 use base64::Engine as _;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::idp::Idp;
 use crate::support::{Home, assert_quiet_trace, stderr};
@@ -52,29 +51,7 @@ async fn count(idp: &Idp, grant: &str) -> u64 {
 
 /// `sciauth login --device`, approving the code it shows through the provider's own pages.
 async fn device_login(home: &Home, idp: &Idp) -> String {
-    let mut child = home
-        .command(&["login", "--device"])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut shown = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        shown.push_str(&line);
-        shown.push('\n');
-        if let Some((_, code)) = line.split_once("user_code=") {
-            idp::device_approve(idp.issuer(), code.trim(), Some("alice")).await;
-            break;
-        }
-    }
-    while let Some(line) = lines.next_line().await.unwrap() {
-        shown.push_str(&line);
-        shown.push('\n');
-    }
-    let status = child.wait().await.unwrap();
-    assert!(status.success(), "login failed: {shown}");
-    shown
+    support::device_login(home.command(&["login", "--device"]), idp.issuer()).await
 }
 
 #[tokio::test]

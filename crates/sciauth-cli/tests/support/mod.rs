@@ -144,3 +144,30 @@ pub fn assert_quiet_trace(calls: &str, never_read: &[&str], context: &str) {
         }
     }
 }
+
+/// Runs `command` (a `sciauth login --device`), approving as `alice` the user code it shows
+/// through the provider's own pages, and returns what it showed on stderr. Panics if the
+/// login fails.
+pub async fn device_login(mut command: tokio::process::Command, issuer: &str) -> String {
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+    let mut child = command
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut shown = String::new();
+    let mut approved = false;
+    while let Some(line) = lines.next_line().await.unwrap() {
+        shown.push_str(&line);
+        shown.push('\n');
+        if !approved && let Some((_, code)) = line.split_once("user_code=") {
+            sciauth_test_support::idp::device_approve(issuer, code.trim(), Some("alice")).await;
+            approved = true;
+        }
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "login failed: {shown}");
+    shown
+}
