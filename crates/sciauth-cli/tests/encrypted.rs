@@ -6,7 +6,6 @@
 use sciauth_test_support::idp;
 mod support;
 
-
 use crate::idp::Idp;
 use crate::support::{Home, assert_quiet_trace, stderr};
 
